@@ -1,0 +1,7 @@
+"""Mode 1 (manual) for LangGraph Studio and `langgraph dev`.
+
+Compiled without checkpointer or store: the server brings its own."""
+
+from parallel_tiers import build_mode1_graph
+
+graph = build_mode1_graph()

@@ -1,0 +1,7 @@
+"""Mode 3 (chat_manual) for LangGraph Studio and `langgraph dev`.
+
+Compiled without checkpointer or store: the server brings its own."""
+
+from parallel_tiers import build_mode3_graph
+
+graph = build_mode3_graph()

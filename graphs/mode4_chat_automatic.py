@@ -1,0 +1,7 @@
+"""Mode 4 (chat_automatic) for LangGraph Studio and `langgraph dev`.
+
+Compiled without checkpointer or store: the server brings its own."""
+
+from parallel_tiers import build_mode4_graph
+
+graph = build_mode4_graph()

@@ -1,0 +1,98 @@
+"""Runtime context: the per-run settings and the services a run uses.
+
+Pass it as `graph.ainvoke(inputs, context=Context(...))` from Python, or as the run's `context`
+JSON from LangGraph Studio and the SDK (plain fields only there). Every service field is
+optional: left out, the run uses the embedded offline default (see `services.build_services`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from parallel_tiers.services import Services
+
+#: Environment variables read when the matching context field is left empty.
+ENV_INDEX_PATH = "PARALLEL_TIERS_INDEX"
+ENV_MODEL = "PARALLEL_TIERS_MODEL"
+ENV_AGENTS = "PARALLEL_TIERS_AGENTS"
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Per-run settings and services (LangGraph `context_schema`)."""
+
+    enable_parallel_tier1: bool = True
+    """Run the retrieval branches in parallel (False: one after another, same results)."""
+    enable_parallel_tier2: bool = True
+    """Run the post-generation branches in parallel (False: one after another)."""
+    parallel_timeout_ms: int = 5000
+    """Time limit of each tier branch; past it the branch yields its safe default."""
+    retrieval_k: int = 5
+    """How many passages `rag_retrieval` returns."""
+    model: Any = None
+    """A LangChain `BaseChatModel`, an `init_chat_model` string ("openai:gpt-4o-mini"), or None
+    for the offline extractive model. Env: PARALLEL_TIERS_MODEL."""
+    index_path: str | None = None
+    """Folder of an index built by `parallel-tiers ingest`; None: the bundled demo knowledge
+    base. Env: PARALLEL_TIERS_INDEX."""
+    agents: Any = None
+    """An `AgentRegistry`, or the path of a registry JSON file; None: the bundled experts.
+    Env: PARALLEL_TIERS_AGENTS."""
+    retriever: Any = None
+    """Any LangChain `BaseRetriever`; overrides `index_path`."""
+    tools: Any = None
+    """A list of LangChain `BaseTool`s; None: the built-in tools."""
+    memory_store: Any = None
+    """A LangGraph `BaseStore` for memory when the graph has none; None: an in-process store."""
+    tool_suggester: Any = None
+    """Service ranking tools for a query (`ToolSuggester` protocol)."""
+    quality: Any = None
+    """Service scoring an answer (`QualityScorer` protocol)."""
+    citations: Any = None
+    """Service extracting and checking citations (`CitationExtractor` protocol)."""
+    cost: Any = None
+    """Service pricing a generation (`CostTracker` protocol)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form values for your own nodes."""
+
+    @cached_property
+    def services(self) -> Services:
+        """The services of this context, defaults filled in (resolved once per context)."""
+        from parallel_tiers.services import build_services
+
+        return build_services(self)
+
+    def settings(self) -> dict[str, Any]:
+        """The plain settings of this run, as recorded in `metadata["settings"]`."""
+        return {
+            "enable_parallel_tier1": self.enable_parallel_tier1,
+            "enable_parallel_tier2": self.enable_parallel_tier2,
+            "parallel_timeout_ms": self.parallel_timeout_ms,
+            "retrieval_k": self.retrieval_k,
+            "model": self.services.model_name,
+            "index_path": self.index_path or os.environ.get(ENV_INDEX_PATH) or None,
+        }
+
+
+def context_of(runtime: Any) -> Context:
+    """The run's `Context`, or the defaults when the caller passed none."""
+    ctx = getattr(runtime, "context", None)
+    if ctx is None:
+        return _default_context()
+    if isinstance(ctx, dict):  # a caller bypassing LangGraph's coercion
+        return Context(**ctx)
+    return ctx
+
+
+_DEFAULT: list[Context] = []
+
+
+def _default_context() -> Context:
+    """One shared default context per process, so default services resolve once."""
+    if not _DEFAULT:
+        _DEFAULT.append(Context())
+    return _DEFAULT[0]

@@ -1,0 +1,99 @@
+"""The four mode graphs, each wiring the two tier subgraphs around its generation node.
+
+validate_input -> load_agent | select_agent -> tier1 -> approve_tools -> execute_tools
+-> generate -> tier2 [-> save_turn] -> END
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from itertools import pairwise
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from parallel_tiers.context import Context
+from parallel_tiers.modes import nodes
+from parallel_tiers.modes.spec import MODES, Mode
+from parallel_tiers.state import ChatInputState, InputState, OutputState, State
+from parallel_tiers.tiers import build_tier1_graph, build_tier2_graph
+
+
+def build_mode_graph(
+    mode: int | str, *, checkpointer: Any = None, store: Any = None, name: str | None = None
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the graph of one mode (1-4, or its name, e.g. "chat_automatic").
+
+    Args:
+        mode: 1 manual, 2 automatic, 3 chat_manual, 4 chat_automatic.
+        checkpointer: a LangGraph checkpointer; chat threads and tool approval need one.
+        store: a LangGraph `BaseStore` for memory (else the context's, else in-process).
+        name: the compiled graph's name (default `mode<N>_<name>`).
+
+    """
+    spec = _mode(mode)
+    builder = StateGraph(
+        State,
+        context_schema=Context,
+        input_schema=ChatInputState if spec.chat else InputState,
+        output_schema=OutputState,
+    )
+    builder.add_node("validate_input", partial(nodes.validate_input, spec))
+    choose = "load_agent" if spec.manual else "select_agent"
+    builder.add_node(choose, nodes.load_agent if spec.manual else nodes.select_agent)
+    builder.add_node("tier1", build_tier1_graph())
+    builder.add_node("approve_tools", partial(nodes.approve_tools, spec))
+    builder.add_node("execute_tools", nodes.execute_tools)
+    builder.add_node("generate", nodes.generate)
+    builder.add_node("tier2", build_tier2_graph())
+    steps = [
+        "validate_input",
+        choose,
+        "tier1",
+        "approve_tools",
+        "execute_tools",
+        "generate",
+        "tier2",
+    ]
+    if spec.chat:
+        builder.add_node("save_turn", nodes.save_turn)
+        steps.append("save_turn")
+    builder.add_edge(START, steps[0])
+    for current, following in pairwise(steps):
+        builder.add_edge(current, following)
+    builder.add_edge(steps[-1], END)
+    return builder.compile(
+        checkpointer=checkpointer, store=store, name=name or f"mode{spec.number}_{spec.name}"
+    )
+
+
+def _mode(mode: int | str) -> Mode:
+    if isinstance(mode, str) and not mode.isdigit():
+        for spec in MODES.values():
+            if spec.name == mode:
+                return spec
+    elif int(mode) in MODES:
+        return MODES[int(mode)]
+    names = ", ".join(f"{n} ({m.name})" for n, m in MODES.items())
+    raise ValueError(f"mode: unknown mode {mode!r}; expected one of {names}")
+
+
+def build_mode1_graph(**kwargs: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Mode 1, manual: the caller picks the expert and confirms the tools; one turn."""
+    return build_mode_graph(1, **kwargs)
+
+
+def build_mode2_graph(**kwargs: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Mode 2, automatic: the graph picks the expert and runs the tools it allows; one turn."""
+    return build_mode_graph(2, **kwargs)
+
+
+def build_mode3_graph(**kwargs: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Mode 3, chat manual: as mode 1, over many turns on a checkpointer thread."""
+    return build_mode_graph(3, **kwargs)
+
+
+def build_mode4_graph(**kwargs: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Mode 4, chat automatic: as mode 2, over many turns on a checkpointer thread."""
+    return build_mode_graph(4, **kwargs)

@@ -1,0 +1,236 @@
+"""The nodes around the tiers: validation, expert choice, tools, generation, saving the turn."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import structlog
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, get_buffer_string
+from langchain_core.runnables import RunnableConfig
+from langgraph.constants import CONFIG_KEY_CHECKPOINTER
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from parallel_tiers.context import Context, context_of
+from parallel_tiers.modes.spec import Mode
+from parallel_tiers.services.generation import build_messages
+from parallel_tiers.services.memory import fallback_store
+from parallel_tiers.state import State
+from parallel_tiers.tiers.retrieval import earlier_questions
+from parallel_tiers.validation import InvalidInputError, check_agent_and_tools, validate_run
+
+log = structlog.get_logger("parallel_tiers")
+
+
+def _run_id(config: RunnableConfig) -> str:
+    configurable = config.get("configurable") or {}
+    return str(config.get("run_id") or configurable.get("run_id") or uuid.uuid4())
+
+
+async def validate_input(
+    mode: Mode, state: State, runtime: Runtime[Context], config: RunnableConfig
+) -> dict[str, Any]:
+    """Refuse bad input before any service runs; record the mode and settings."""
+    ctx = context_of(runtime)
+    parsed = validate_run(state, ctx)
+    services = ctx.services
+    allowed = None
+    if mode.manual and parsed.agent_id in services.agents.agents:
+        allowed = list(services.agents.get(parsed.agent_id).allowed_tools)
+    check_agent_and_tools(
+        parsed,
+        manual=mode.manual,
+        agent_ids=services.agents.ids,
+        tool_names=list(services.tools),
+        allowed_tools=allowed,
+    )
+    query = parsed.query.strip()
+    meta = {
+        "mode": mode.name,
+        "mode_number": mode.number,
+        "run_id": _run_id(config),
+        "session_id": parsed.session_id,
+        "settings": ctx.settings(),
+    }
+    update: dict[str, Any] = {"query": query, "metadata": meta, "error": None, "error_code": None}
+    if mode.chat:
+        update["messages"] = [HumanMessage(content=query)]
+    return update
+
+
+async def load_agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Manual modes: the caller's expert."""
+    agent = context_of(runtime).services.agents.get(str(state.get("agent_id")))
+    return {"selected_agent": {**agent.summary(), "selection": "manual"}}
+
+
+async def select_agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Automatic modes: rank the registry against the question; keep ranking and reason."""
+    selection = context_of(runtime).services.agents.select(
+        state["query"], history=earlier_questions(state)
+    )
+    return {
+        "selected_agent": {
+            **selection.agent.summary(),
+            "selection": "automatic",
+            "reason": selection.reason,
+            "ranking": selection.ranking,
+        }
+    }
+
+
+def _has_checkpointer(config: RunnableConfig) -> bool:
+    return (config.get("configurable") or {}).get(CONFIG_KEY_CHECKPOINTER) is not None
+
+
+async def approve_tools(
+    mode: Mode, state: State, runtime: Runtime[Context], config: RunnableConfig
+) -> dict[str, Any]:
+    """Decide which suggested tool calls may run.
+
+    Automatic modes approve every suggestion the agent allows. Manual modes run only the
+    tools the caller confirmed: from `confirmed_tools`, or, when none were given and a
+    checkpointer can hold the paused run, from an `interrupt()` resumed with tool names.
+    """
+    suggestions = [s for s in state.get("suggested_tools") or [] if s.get("args") is not None]
+    allowed = set((state.get("selected_agent") or {}).get("allowed_tools") or [])
+    suggestions = [s for s in suggestions if s["name"] in allowed]
+    if state.get("enable_tools") is False or not suggestions:
+        return {"approved_tools": []}
+    if not mode.manual:
+        return {"approved_tools": suggestions}
+    confirmed = state.get("confirmed_tools")
+    if confirmed is None and _has_checkpointer(config):
+        answer = interrupt(
+            {
+                "type": "tool_approval",
+                "question": "Which of these tools may run? Resume with a list of tool names.",
+                "suggested_tools": suggestions,
+            }
+        )
+        confirmed = answer.get("confirmed_tools") if isinstance(answer, dict) else answer
+        if not isinstance(confirmed, list) or not all(isinstance(n, str) for n in confirmed):
+            raise InvalidInputError(
+                [
+                    (
+                        "resume",
+                        f"expected a list of tool names, e.g. {[s['name'] for s in suggestions]}",
+                    )
+                ]
+            )
+    chosen = set(confirmed or [])
+    return {"approved_tools": [s for s in suggestions if s["name"] in chosen]}
+
+
+async def execute_tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Run the approved tool calls concurrently, each under the run's timeout."""
+    ctx = context_of(runtime)
+    calls = state.get("approved_tools") or []
+    allowed = set((state.get("selected_agent") or {}).get("allowed_tools") or [])
+    results = await asyncio.gather(
+        *(_run_tool(ctx, call) for call in calls if call["name"] in allowed)
+    )
+    return {"tool_results": list(results)}
+
+
+async def _run_tool(ctx: Context, call: dict[str, Any]) -> dict[str, Any]:
+    tool = ctx.services.tools.get(call["name"])
+    start = time.perf_counter()
+    result = {
+        "name": call["name"],
+        "args": call.get("args"),
+        "status": "ok",
+        "output": None,
+        "error": None,
+    }
+    try:
+        if tool is None:
+            raise LookupError(f"tool {call['name']!r} is not registered")
+        async with asyncio.timeout(ctx.parallel_timeout_ms / 1000):
+            output = await tool.ainvoke(call.get("args") or {})
+        result["output"] = output if isinstance(output, str) else str(output)
+    except TimeoutError:
+        result.update(status="timed_out", error=f"no result within {ctx.parallel_timeout_ms} ms")
+    except Exception as exc:
+        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    result["duration_ms"] = round((time.perf_counter() - start) * 1000, 3)
+    return result
+
+
+async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Answer from the retrieved passages and tool results with the context's chat model.
+
+    A model failure does not lose the run: the answer says so plainly, `error` and
+    `error_code` are set, and tier 2 still prices the prompt that was sent.
+    """
+    ctx = context_of(runtime)
+    services = ctx.services
+    agent_id = (state.get("selected_agent") or {}).get("id")
+    agent = services.agents.get(agent_id) if agent_id in services.agents.agents else None
+    history: list[BaseMessage] = list[BaseMessage](state.get("messages") or [])[:-1]
+    messages = build_messages(
+        state["query"],
+        state.get("rag_results") or [],
+        system_prompt=agent.system_prompt if agent else "You are a careful expert assistant.",
+        tool_results=state.get("tool_results") or [],
+        history=history,
+    )
+    model_name = services.model_name
+    start = time.perf_counter()
+    update: dict[str, Any] = {}
+    try:
+        reply = await services.model.ainvoke(messages)
+        response, usage, status = str(reply.text), reply.usage_metadata, "ok"
+        if isinstance(reply, AIMessage) and "messages" in state:
+            update["messages"] = [reply]
+    except Exception as exc:
+        usage, status = None, "failed"
+        response = (
+            "Sorry, no answer could be generated: the language model failed "
+            f"({type(exc).__name__}). Please try again."
+        )
+        update.update(error=f"{type(exc).__name__}: {exc}", error_code="generation_failed")
+        log.warning(
+            "generation_failed",
+            error=type(exc).__name__,
+            model=model_name,
+            run_id=(state.get("metadata") or {}).get("run_id"),
+        )
+        if "messages" in state:
+            update["messages"] = [AIMessage(content=response)]
+    duration_ms = round((time.perf_counter() - start) * 1000, 3)
+    generation = {
+        "model": model_name,
+        "usage": dict(usage) if usage else None,
+        "duration_ms": duration_ms,
+        "status": status,
+    }
+    if not usage:
+        generation["prompt"] = get_buffer_string(messages)
+    return {
+        **update,
+        "response": response,
+        "generation": generation,
+        "metadata": {"generation": {k: generation[k] for k in ("model", "duration_ms", "status")}},
+    }
+
+
+async def save_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Chat modes: save the question and answer to the user's memory."""
+    if not state.get("user_id") or state.get("error"):
+        return {}
+    ctx = context_of(runtime)
+    store = runtime.store or ctx.memory_store or fallback_store()
+    await ctx.services.memory.asave_turn(
+        store,
+        tenant_id=state.get("tenant_id"),
+        user_id=str(state.get("user_id")),
+        query=state["query"],
+        response=state.get("response") or "",
+        agent_id=(state.get("selected_agent") or {}).get("id"),
+        session_id=state.get("session_id"),
+    )
+    return {}

@@ -1,0 +1,193 @@
+"""Citations: which passage each `[n]` marker of an answer cites, and whether it supports it.
+
+An answer is split into sentences (pysbd). Markers a sentence starts with (`... fever. [1] Next
+...`) belong to the sentence before, so both `claim [1].` and `claim. [1]` styles read right.
+Each distinct marker of a sentence yields one citation; `[n]` refers to `documents[n-1]`.
+
+Support (`check_support`) combines two kinds of evidence:
+
+* fuzzy: `rapidfuzz.fuzz.partial_ratio` of the normalised claim against the normalised passage,
+  high for verbatim and near-verbatim quotes;
+* coverage: the share of the claim's stemmed content words (`tokenize`) found in the passage,
+  which tolerates reordering and light paraphrase.
+
+A claim is supported when partial_ratio >= `FUZZY_THRESHOLD` (90; the claim needs at least one
+content word) or coverage >= `COVERAGE_THRESHOLD` (0.7) with at least `MIN_COVERAGE_WORDS` (3)
+content words. 90 accepts quotes that differ by punctuation, case or a short word while
+claims that merely share a topic with the passage stay well below it (typically 50-75); 0.7
+coverage leaves room for the connective words a paraphrase adds ("typically", "recommended")
+but not for a claim whose main terms are absent. The coverage path needs 3 words so that one
+or two common words cannot carry a claim. This is a lexical check, fast enough (tens of
+microseconds) to run on every answer, and it has the limits of one: it does not see negation
+("X does not reduce Y" passes against "X reduces Y"), and one swapped word in a long quote
+("in children" for "in adults") still passes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from parallel_tiers.services.text import markers, split_sentences, strip_markers, tokenize
+
+FUZZY_THRESHOLD = 90.0
+"""`fuzz.partial_ratio` (0..100) from which a claim counts as quoted from the passage."""
+COVERAGE_THRESHOLD = 0.7
+"""Share of the claim's content words found in the passage from which it is supported."""
+MIN_COVERAGE_WORDS = 3
+"""Content words a claim needs before coverage alone can support it."""
+
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+\])+")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?)])")
+
+
+def _normalise(text: str) -> str:
+    return _NON_WORD.sub(" ", text.lower()).strip()
+
+
+@lru_cache(maxsize=512)
+def _passage_profile(passage: str) -> tuple[str, frozenset[str]]:
+    return _normalise(passage), frozenset(tokenize(passage))
+
+
+def check_support(claim: str, passage: str) -> tuple[bool, float]:
+    """Whether `passage` supports `claim` (a sentence without markers), and how strongly.
+
+    Args:
+        claim: The statement to check.
+        passage: The text it should come from (title and content, say).
+
+    Returns:
+        `(supported, strength)`: see the module docstring for the rule; `strength` in 0..1 is
+        the stronger of partial_ratio / 100 and the coverage (scaled down for claims with
+        fewer than `MIN_COVERAGE_WORDS` content words).
+
+    """
+    claim_terms = set(tokenize(claim))
+    if not claim_terms or not passage.strip():
+        return False, 0.0
+    claim_norm = _normalise(claim)
+    passage_norm, passage_terms = _passage_profile(passage)
+    if len(claim_norm) <= len(passage_norm):
+        fuzzy = fuzz.partial_ratio(claim_norm, passage_norm)
+    else:  # partial_ratio would find the short passage inside the long claim
+        fuzzy = fuzz.ratio(claim_norm, passage_norm)
+    coverage = len(claim_terms & passage_terms) / len(claim_terms)
+    enough_words = len(claim_terms) >= MIN_COVERAGE_WORDS
+    supported = fuzzy >= FUZZY_THRESHOLD or (enough_words and coverage >= COVERAGE_THRESHOLD)
+    scaled = coverage * min(1.0, len(claim_terms) / MIN_COVERAGE_WORDS)
+    return supported, round(max(fuzzy / 100, scaled), 4)
+
+
+def claim_text(sentence: str) -> str:
+    """`sentence` without its markers (and without the space they leave before punctuation)."""
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", strip_markers(sentence))
+
+
+@dataclass
+class AnswerSentence:
+    """One sentence of an answer."""
+
+    text: str
+    """The sentence without markers."""
+    markers: list[int]
+    """Its distinct markers, in order."""
+
+
+def answer_sentences(answer: str) -> list[AnswerSentence]:
+    """Split `answer` into sentences with their distinct markers (see the module docstring).
+
+    Sentences that are empty once markers are removed are dropped (their markers moved to the
+    sentence before when there is one).
+    """
+    result: list[AnswerSentence] = []
+    for raw in split_sentences(answer or ""):
+        lead = _LEADING_MARKERS.match(raw)
+        if lead and result:
+            _add_markers(result[-1], markers(lead.group()))
+            raw = raw[lead.end() :]
+        text = claim_text(raw)
+        if text:
+            sentence = AnswerSentence(text=text, markers=[])
+            _add_markers(sentence, markers(raw))
+            result.append(sentence)
+    return result
+
+
+def _add_markers(sentence: AnswerSentence, found: Sequence[int]) -> None:
+    for n in found:
+        if n not in sentence.markers:
+            sentence.markers.append(n)
+
+
+def resolve(index: int, documents: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """Return the document a marker `[index]` cites, or None when it is out of range."""
+    return documents[index - 1] if 1 <= index <= len(documents) else None
+
+
+def passage_text(document: Mapping[str, Any]) -> str:
+    """Return the text a citation of `document` is checked against: title and content."""
+    return f"{document.get('title') or ''}. {document.get('content') or ''}".strip(" .")
+
+
+def extract_citations(answer: str, documents: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One citation per distinct marker of each answer sentence.
+
+    Args:
+        answer: The generated answer with `[n]` markers.
+        documents: The passages the markers refer to (`[n]` is `documents[n-1]`).
+
+    Returns:
+        Dicts with `index`, `document_id` and `title` (None when the marker is out of range),
+        `quote` (the sentence without markers) and `supported` (see `check_support`).
+
+    """
+    citations = []
+    for sentence in answer_sentences(answer):
+        for n in sentence.markers:
+            doc = resolve(n, documents)
+            supported = doc is not None and check_support(sentence.text, passage_text(doc))[0]
+            citations.append(
+                {
+                    "index": n,
+                    "document_id": None if doc is None else doc.get("id"),
+                    "title": None if doc is None else doc.get("title"),
+                    "quote": sentence.text,
+                    "supported": supported,
+                }
+            )
+    return citations
+
+
+def is_supported(sentence: AnswerSentence, documents: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether any marker of `sentence` cites a document that supports it."""
+    for n in sentence.markers:
+        doc = resolve(n, documents)
+        if doc is not None and check_support(sentence.text, passage_text(doc))[0]:
+            return True
+    return False
+
+
+def unsupported_claims(answer: str, documents: Sequence[Mapping[str, Any]]) -> list[str]:
+    """List the answer's sentences (without markers) that no cited passage supports.
+
+    Every such sentence is listed, including sentences without any marker (a tool-result
+    sentence or "I could not find this ..." among them): the check is deliberately simple.
+    """
+    return [s.text for s in answer_sentences(answer) if not is_supported(s, documents)]
+
+
+class CitationExtractor:
+    """The default citations service: `await aextract(answer, documents)`."""
+
+    async def aextract(
+        self, answer: str, documents: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Return the citations of `answer` (see `extract_citations`)."""
+        return extract_citations(answer, documents)

@@ -1,0 +1,495 @@
+"""Generation: the grounded prompt, an offline extractive chat model, and model resolution.
+
+`build_messages()` lays out the prompt every chat model gets: numbered sources, tool results and
+the question. `ExtractiveChatModel` answers that prompt without any network access by quoting
+the source sentences most relevant to the question, each followed by its `[n]` marker, so the
+whole pipeline (streaming, citations, quality, cost) runs offline and deterministically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.utils import count_tokens_approximately
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from rapidfuzz import fuzz
+
+from parallel_tiers.services.text import markers, split_sentences, strip_markers, tokenize
+
+LOCAL_MODEL = "local:extractive"
+"""The model spec of the offline `ExtractiveChatModel`."""
+
+GROUNDING_INSTRUCTION = (
+    "Answer only from the numbered sources below. Cite every statement with the number of its "
+    "source in square brackets, like [1]. If the sources do not contain the answer, say so."
+)
+"""Appended to the expert's system prompt."""
+
+NOT_FOUND = "I could not find this in the available sources."
+"""The extractive model's answer when no source sentence shares a word with the question."""
+
+MAX_TOOL_OUTPUT_CHARS = 300
+"""Tool outputs longer than this are shortened in the prompt."""
+
+
+# --------------------------------------------------------------------------------------------
+# The prompt
+# --------------------------------------------------------------------------------------------
+
+
+def build_messages(
+    query: str,
+    documents: Sequence[Mapping[str, Any]],
+    *,
+    system_prompt: str,
+    tool_results: Sequence[Mapping[str, Any]] = (),
+    history: Sequence[BaseMessage] = (),
+) -> list[BaseMessage]:
+    """Build the grounded prompt for any chat model.
+
+    Args:
+        query: The question.
+        documents: Retrieved passages (`title`, `source`, `content`); `[n]` cites `documents[n-1]`.
+        system_prompt: The expert's system prompt.
+        tool_results: Executed tools (`name`, `args`, `output`, `error`).
+        history: Earlier conversation messages, placed between the system and the new message.
+
+    Returns:
+        A system message, the history, and one human message with the sources, the tool
+        results (when any) and the question.
+
+    """
+    system = SystemMessage(content=f"{system_prompt.strip()}\n\n{GROUNDING_INSTRUCTION}".strip())
+    return [system, *history, HumanMessage(content=render_prompt(query, documents, tool_results))]
+
+
+def render_prompt(
+    query: str,
+    documents: Sequence[Mapping[str, Any]],
+    tool_results: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """Render the human message of `build_messages()`: sources, tool results, question."""
+    blocks = []
+    if documents:
+        blocks.append(
+            "Sources:\n" + "\n\n".join(_render_source(i, d) for i, d in enumerate(documents, 1))
+        )
+    else:
+        blocks.append("Sources:\n(none)")
+    if tool_results:
+        blocks.append("Tool results:\n" + "\n".join(_render_tool(r) for r in tool_results))
+    blocks.append(f"Question: {query.strip()}")
+    return "\n\n".join(blocks)
+
+
+def _one_line(value: Any) -> str:
+    return re.sub(r"\s+", " ", str(value if value is not None else "")).strip()
+
+
+def _render_source(n: int, doc: Mapping[str, Any]) -> str:
+    title = _one_line(doc.get("title")) or f"Source {n}"
+    source = _one_line(doc.get("source"))
+    header = f"[{n}] {title} ({source})" if source else f"[{n}] {title}"
+    return f"{header}\n{str(doc.get('content') or '').strip()}"
+
+
+def _render_tool(result: Mapping[str, Any]) -> str:
+    name = _one_line(result.get("name")) or "tool"
+    args = result.get("args")
+    if isinstance(args, Mapping):
+        shown = ", ".join(
+            f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in args.items()
+        )
+    else:
+        shown = _one_line(args)
+    if result.get("error") or result.get("status") == "error":
+        outcome = f"error: {_one_line(result.get('error')) or 'failed'}"
+    else:
+        outcome = _one_line(result.get("output"))
+    if len(outcome) > MAX_TOOL_OUTPUT_CHARS:
+        outcome = outcome[: MAX_TOOL_OUTPUT_CHARS - 1].rstrip() + "…"
+    return f"- {name}({shown}): {outcome}"
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing the prompt back (what the extractive model reads)
+# --------------------------------------------------------------------------------------------
+
+_SOURCE_HEADER = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
+_HEADER_SOURCE = re.compile(r"^(.*) \(([^()]*)\)$")
+_TOOL_LINE = re.compile(r"^- ([^(\n]+)\((.*)\): (.*)$")
+
+
+@dataclass
+class ParsedPrompt:
+    """The parts of a `render_prompt()` text."""
+
+    question: str
+    sources: list[dict[str, str]] = field(default_factory=list)
+    tools: list[tuple[str, str]] = field(default_factory=list)
+    """(name, outcome) pairs; an outcome that starts with `error:` is a failure."""
+
+
+def parse_prompt(text: str) -> ParsedPrompt:
+    """Read a human message laid out by `render_prompt()`.
+
+    Text that does not follow the layout is taken as a bare question without sources.
+    """
+    cut = text.rfind("Question:")
+    if cut < 0 or (cut > 0 and text[cut - 1] != "\n"):
+        return ParsedPrompt(question=text.strip())
+    parsed = ParsedPrompt(question=text[cut + len("Question:") :].strip())
+    body = text[:cut].rstrip()
+    tools_at = body.rfind("Tool results:\n")
+    if tools_at >= 0 and (tools_at == 0 or body[tools_at - 1] == "\n"):
+        for line in body[tools_at:].splitlines()[1:]:
+            match = _TOOL_LINE.match(line.strip())
+            if match:
+                parsed.tools.append((match.group(1).strip(), match.group(3).strip()))
+        body = body[:tools_at].rstrip()
+    if body.startswith("Sources:"):
+        parsed.sources = _parse_sources(body[len("Sources:") :])
+    return parsed
+
+
+def _parse_sources(block: str) -> list[dict[str, str]]:
+    # Headers must number 1, 2, 3, ... so a "[n] ..." line inside a passage is not a header.
+    headers: list[re.Match[str]] = []
+    for match in _SOURCE_HEADER.finditer(block):
+        if int(match.group(1)) == len(headers) + 1:
+            headers.append(match)
+    sources = []
+    for i, match in enumerate(headers):
+        end = headers[i + 1].start() if i + 1 < len(headers) else len(block)
+        head = match.group(2).strip()
+        split = _HEADER_SOURCE.match(head)
+        title, source = (split.group(1), split.group(2)) if split else (head, "")
+        sources.append(
+            {"title": title, "source": source, "content": block[match.end() : end].strip()}
+        )
+    return sources
+
+
+# --------------------------------------------------------------------------------------------
+# Extractive answering
+# --------------------------------------------------------------------------------------------
+
+BM25_K1 = 1.2
+BM25_B = 0.75
+DOC_RELEVANCE_WEIGHT = 0.25
+"""Bonus for sentences of a passage that covers the question's words (idf-weighted share)."""
+RANK_WEIGHT = 0.1
+"""Bonus for sentences of higher-ranked passages (1 for the first, falling linearly)."""
+TITLE_WEIGHT = 0.15
+"""Bonus for sentences of the passage whose title best matches the question."""
+RELATIVE_CUTOFF = 0.45
+"""Sentences scoring below this share of the best sentence's score are left out."""
+DUPLICATE_RATIO = 85
+"""`fuzz.token_sort_ratio` from which two sentences count as near-duplicates."""
+MIN_SENTENCE_WORDS = 3
+
+
+@dataclass
+class _Candidate:
+    doc: int
+    position: int
+    text: str
+    terms: Counter[str]
+    score: float = 0.0
+
+
+def extractive_answer(parsed: ParsedPrompt, max_sentences: int = 4) -> str:
+    """Compose an answer to a parsed prompt from its most relevant source sentences.
+
+    Sentences are ranked by BM25 over the question's stemmed content words (each sentence a
+    document), normalised by the best one, plus bonuses for the passage's coverage of the
+    question, its rank and its title matching the question. Only sentences sharing at least one
+    content word with the question are eligible; near-duplicates are skipped. The chosen
+    sentences are grouped by passage (in the sources' order, the retriever's ranking) in
+    passage order, each quoted verbatim (minus the passage's own footnote markers) with its
+    `[n]` marker before its final punctuation. Tool results come first.
+    """
+    parts = [_tool_sentence(name, outcome) for name, outcome in parsed.tools]
+    chosen = _select(parsed, max_sentences)
+    if not chosen:
+        return " ".join([*parts, NOT_FOUND])
+    # The sources come in the retriever's order, its best judgement of relevance: keep it.
+    chosen.sort(key=lambda c: (c.doc, c.position))
+    parts.extend(_with_marker(c.text, c.doc + 1) for c in chosen)
+    return " ".join(parts)
+
+
+def _select(parsed: ParsedPrompt, max_sentences: int) -> list[_Candidate]:
+    query = set(tokenize(parsed.question))
+    if not query or not parsed.sources or max_sentences < 1:
+        return []
+    candidates = [
+        _Candidate(d, p, s, Counter(tokenize(s)))
+        for d, src in enumerate(parsed.sources)
+        for p, s in enumerate(_passage_sentences(src["content"]))
+        if len(s.split()) >= MIN_SENTENCE_WORDS
+    ]
+    if not candidates:
+        return []
+    n = len(candidates)
+    df = Counter(t for c in candidates for t in set(c.terms) if t in query)
+    idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in query}
+    avg_len = sum(sum(c.terms.values()) for c in candidates) / n or 1.0
+    raw = [_bm25(c.terms, query, idf, avg_len) for c in candidates]
+    top_raw = max(raw)
+    if top_raw <= 0:
+        return []
+    doc_bonus = _doc_bonuses(parsed.sources, query, idf)
+    for c, r in zip(candidates, raw, strict=True):
+        c.score = r / top_raw + doc_bonus[c.doc] if r > 0 else 0.0
+    ranked = sorted(
+        (c for c in candidates if c.score > 0), key=lambda c: (-c.score, c.doc, c.position)
+    )
+    cutoff = ranked[0].score * RELATIVE_CUTOFF
+    chosen: list[_Candidate] = []
+    for c in ranked:
+        if len(chosen) >= max_sentences or c.score < cutoff:
+            break
+        if any(fuzz.token_sort_ratio(c.text, o.text) >= DUPLICATE_RATIO for o in chosen):
+            continue
+        chosen.append(c)
+    return chosen
+
+
+@lru_cache(maxsize=1024)
+def _passage_sentences(content: str) -> tuple[str, ...]:
+    # pysbd takes about 1 ms a passage, and the same passages come back across questions.
+    # A passage's own footnote markers ("[12]") are dropped so they cannot pass for citations.
+    return tuple(
+        _SPACE_BEFORE_PUNCT.sub(r"\1", strip_markers(s)) if markers(s) else s
+        for s in split_sentences(content)
+    )
+
+
+def _bm25(terms: Counter[str], query: set[str], idf: Mapping[str, float], avg_len: float) -> float:
+    length = sum(terms.values())
+    score = 0.0
+    for t in query:
+        tf = terms.get(t, 0)
+        if tf:
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * length / avg_len)
+            score += idf[t] * tf * (BM25_K1 + 1) / (tf + norm)
+    return score
+
+
+def _doc_bonuses(
+    sources: Sequence[Mapping[str, str]], query: set[str], idf: Mapping[str, float]
+) -> list[float]:
+    total = sum(idf.values()) or 1.0
+    count = len(sources)
+    title_hits = [len(query & set(tokenize(s["title"]))) for s in sources]
+    best_title = max(range(count), key=lambda i: (title_hits[i], -i))
+    bonuses = []
+    for i, src in enumerate(sources):
+        vocab = set(tokenize(f"{src['title']} {src['content']}"))
+        coverage = sum(idf[t] for t in query & vocab) / total
+        bonus = DOC_RELEVANCE_WEIGHT * coverage + RANK_WEIGHT * (1 - i / count)
+        if i == best_title and title_hits[i]:
+            bonus += TITLE_WEIGHT
+        bonuses.append(bonus)
+    return bonuses
+
+
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
+_FINAL_PUNCT = re.compile(r"([.!?]+[\"')\]\u201d\u2019]*)$")
+
+
+def _with_marker(sentence: str, n: int) -> str:
+    """`sentence` with ` [n]` before its final punctuation (or ` [n].` when it has none)."""
+    sentence = sentence.strip()
+    match = _FINAL_PUNCT.search(sentence)
+    if match:
+        return f"{sentence[: match.start()].rstrip()} [{n}]{match.group(1)}"
+    return f"{sentence} [{n}]."
+
+
+def _tool_sentence(name: str, outcome: str) -> str:
+    if outcome.lower().startswith("error:"):
+        text = f"{name} failed: {outcome[len('error:') :].strip() or 'unknown error'}"
+    else:
+        text = f"{name} returned {outcome or 'nothing'}"
+    return text if text.endswith((".", "!", "?", "…")) else f"{text}."
+
+
+class ExtractiveChatModel(BaseChatModel):
+    """An offline, deterministic chat model that answers by quoting the prompt's sources.
+
+    It reads the last human message as laid out by `build_messages()` and answers with the
+    `max_sentences` source sentences most relevant to the question (see `extractive_answer()`),
+    or with an honest "I could not find this in the available sources." It streams word by word
+    and reports approximate token usage.
+    """
+
+    model_name: str = LOCAL_MODEL
+    max_sentences: int = 4
+
+    @property
+    def _llm_type(self) -> str:
+        return "extractive"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "max_sentences": self.max_sentences}
+
+    def answer(self, messages: Sequence[BaseMessage], stop: Sequence[str] | None = None) -> str:
+        """Answer `messages` (the text, cut before the first `stop` string if any)."""
+        last = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+        text = last.text if last is not None else ""
+        answer = extractive_answer(parse_prompt(text), self.max_sentences)
+        for token in stop or ():
+            if token and token in answer:
+                answer = answer[: answer.index(token)]
+        return answer
+
+    def _usage(self, messages: Sequence[BaseMessage], answer: str) -> UsageMetadata:
+        input_tokens = count_tokens_approximately(messages)
+        output_tokens = count_tokens_approximately([AIMessage(content=answer)])
+        return UsageMetadata(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            total_tokens=input_tokens + output_tokens,
+        )
+
+    def _result(self, messages: list[BaseMessage], stop: list[str] | None) -> ChatResult:
+        answer = self.answer(messages, stop)
+        message = AIMessage(
+            content=answer,
+            usage_metadata=self._usage(messages, answer),
+            response_metadata={"model_name": self.model_name},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _chunks(
+        self, messages: list[BaseMessage], stop: list[str] | None
+    ) -> Iterator[ChatGenerationChunk]:
+        answer = self.answer(messages, stop)
+        pieces = re.findall(r"\S+\s*", answer) or [answer]
+        for piece in pieces[:-1]:
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        # Usage and metadata ride on the last chunk only, so summing the chunks counts them once.
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content=pieces[-1],
+                usage_metadata=self._usage(messages, answer),
+                response_metadata={"model_name": self.model_name},
+                chunk_position="last",
+            )
+        )
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._result(messages, stop)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._result(messages, stop)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        # The base class reports each chunk to the callbacks (on_llm_new_token) itself.
+        yield from self._chunks(messages, stop)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for chunk in self._chunks(messages, stop):
+            yield chunk
+
+
+# --------------------------------------------------------------------------------------------
+# Model resolution
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_model(model: BaseChatModel | str | None) -> BaseChatModel:
+    """Return the chat model for a spec.
+
+    Args:
+        model: None or `"local:extractive"` for the offline model, a chat model (returned as
+            is), or a provider string such as `"openai:gpt-4o-mini"` for
+            `langchain.chat_models.init_chat_model` (needs the `models` extra).
+
+    Returns:
+        The chat model; the same instance for the same string spec.
+
+    Raises:
+        ValueError: A provider string while `langchain` is not installed.
+
+    """
+    if isinstance(model, BaseChatModel):
+        return model
+    spec = (model or LOCAL_MODEL).strip()
+    if spec == LOCAL_MODEL:
+        return _local_model()
+    return _provider_model(spec)
+
+
+@lru_cache(maxsize=1)
+def _local_model() -> ExtractiveChatModel:
+    return ExtractiveChatModel()
+
+
+@lru_cache(maxsize=32)
+def _provider_model(spec: str) -> BaseChatModel:
+    try:
+        from langchain.chat_models import init_chat_model
+    except ImportError as exc:
+        provider = spec.split(":", 1)[0] if ":" in spec else "<provider>"
+        raise ValueError(
+            f'model {spec!r} needs LangChain: pip install "langgraph-parallel-tiers[models]" '
+            f"langchain-{provider}"
+        ) from exc
+    return init_chat_model(spec)
+
+
+def model_name_of(model: BaseChatModel) -> str:
+    """Name `model` for cost tracking: its `model_name`, `model` or class name."""
+    for attr in ("model_name", "model", "model_id"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(model).__name__

@@ -1,0 +1,139 @@
+"""Graph state: the contract keys of the mode graphs and the private state of each tier.
+
+Input and output keys keep the names of the system this package replaces (see DESIGN.md).
+Every key is written by one node only, except `metadata` (merged) and `messages` (appended).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+
+def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer: shallow-merge `right` into `left` (later writes win per key)."""
+    return {**(left or {}), **(right or {})}
+
+
+class InputState(TypedDict, total=False):
+    """What a caller passes to a single-turn mode graph (mode 1 and 2)."""
+
+    query: str
+    """The question. Required, non-empty, at most `MAX_QUERY_CHARS` characters."""
+    agent_id: str | None
+    """The expert to answer (manual modes; must be in the agent registry)."""
+    user_id: str | None
+    """Who asks; memory is read and saved under (tenant_id, user_id)."""
+    tenant_id: str | None
+    """Tenant; memory and metrics never cross tenants."""
+    session_id: str | None
+    """Free-form session id, carried through to metadata and logs."""
+    enable_rag: bool
+    """False skips the `rag_retrieval` branch (recorded as skipped)."""
+    enable_tools: bool
+    """False skips `tool_suggestion` and runs no tools."""
+    confirmed_tools: list[str] | None
+    """Manual modes: the suggested tools the caller allows to run."""
+
+
+class ChatInputState(InputState, total=False):
+    """What a caller passes to a chat mode graph (mode 3 and 4)."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    """Conversation history; each turn appends the question and the answer."""
+
+
+class OutputState(ChatInputState, total=False):
+    """What a mode graph returns: the inputs as given plus every result."""
+
+    response: str
+    """The generated answer, with `[n]` markers referring to `rag_results[n-1]`."""
+    rag_results: list[dict[str, Any]]
+    """Retrieved passages: `id`, `title`, `source`, `content`, `score`."""
+    suggested_tools: list[dict[str, Any]]
+    """Tools ranked for the query: `name`, `score`, `reason`, `args`."""
+    tool_results: list[dict[str, Any]]
+    """Executed tools: `name`, `args`, `status`, `output`, `error`, `duration_ms`."""
+    memory: list[dict[str, Any]]
+    """Memories of earlier turns of this tenant and user, most relevant first."""
+    quality_score: float | None
+    """Answer quality in 0..1 (None when it could not be computed)."""
+    quality_metrics: dict[str, Any]
+    """The measurements behind `quality_score` (see services/quality.py)."""
+    citations: list[dict[str, Any]]
+    """One per marker and sentence: `index`, `document_id`, `title`, `quote`, `supported`."""
+    cost_data: dict[str, Any]
+    """Tokens and price of the generation: `model`, `*_tokens`, `total_cost_usd`, ..."""
+    selected_agent: dict[str, Any]
+    """The expert that answered: `id`, `name`, `allowed_tools`; automatic modes add the ranking."""
+    error: str | None
+    """Set when generation failed: a plain description."""
+    error_code: str | None
+    """Set when generation failed: a stable code such as `generation_failed`."""
+    metadata: Annotated[dict[str, Any], merge_dicts]
+    """Run metadata: `mode`, `run_id`, `settings`, `parallel_tier1`, `parallel_tier2`, ..."""
+
+
+class State(OutputState, total=False):
+    """The full state of a mode graph: the output keys plus private working keys."""
+
+    approved_tools: list[dict[str, Any]]
+    """Tool calls cleared to run (suggestions the agent allows and the caller confirmed)."""
+    generation: dict[str, Any]
+    """What tier 2 needs from generation: `model`, `usage`, `prompt`, `duration_ms`."""
+
+
+class Tier1State(TypedDict, total=False):
+    """State of the retrieval tier: what its branches read and write."""
+
+    query: str
+    messages: Annotated[list[AnyMessage], add_messages]
+    user_id: str | None
+    tenant_id: str | None
+    enable_rag: bool
+    enable_tools: bool
+    selected_agent: dict[str, Any]
+    rag_results: list[dict[str, Any]]
+    suggested_tools: list[dict[str, Any]]
+    memory: list[dict[str, Any]]
+    metadata: Annotated[dict[str, Any], merge_dicts]
+    tasks: Annotated[dict[str, dict[str, Any]], merge_dicts]
+    """Private: each branch's task record, with its start and end clock readings."""
+
+
+class Tier1Output(TypedDict, total=False):
+    """What the retrieval tier hands back to its parent graph."""
+
+    rag_results: list[dict[str, Any]]
+    suggested_tools: list[dict[str, Any]]
+    memory: list[dict[str, Any]]
+    metadata: Annotated[dict[str, Any], merge_dicts]
+
+
+class Tier2State(TypedDict, total=False):
+    """State of the post-generation tier: what its branches read and write."""
+
+    query: str
+    response: str
+    rag_results: list[dict[str, Any]]
+    tenant_id: str | None
+    generation: dict[str, Any]
+    quality_score: float | None
+    quality_metrics: dict[str, Any]
+    citations: list[dict[str, Any]]
+    cost_data: dict[str, Any]
+    metadata: Annotated[dict[str, Any], merge_dicts]
+    tasks: Annotated[dict[str, dict[str, Any]], merge_dicts]
+    """Private: each branch's task record, with its start and end clock readings."""
+
+
+class Tier2Output(TypedDict, total=False):
+    """What the post-generation tier hands back to its parent graph."""
+
+    quality_score: float | None
+    quality_metrics: dict[str, Any]
+    citations: list[dict[str, Any]]
+    cost_data: dict[str, Any]
+    metadata: Annotated[dict[str, Any], merge_dicts]

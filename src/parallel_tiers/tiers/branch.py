@@ -1,0 +1,140 @@
+"""A tier branch described as data, and the guard every branch runs under.
+
+The guard gives each branch the run's `parallel_timeout_ms`; a branch that raises, times out
+or returns a malformed result yields its safe default and a task record instead, so it never
+fails the run and never cancels a sibling. A branch switched off by the input is `skipped`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+
+from parallel_tiers.context import Context, context_of
+
+log = structlog.get_logger("parallel_tiers")
+
+BranchFn = Callable[[Mapping[str, Any], Context, Runtime[Context]], Awaitable[dict[str, Any]]]
+MAX_ERROR_CHARS = 300
+
+
+class MalformedResultError(TypeError):
+    """A service returned something of the wrong shape."""
+
+
+def _never(_: Mapping[str, Any]) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One unit of independent work in a tier."""
+
+    name: str
+    """Node name, also the key of its task record."""
+    run: BranchFn
+    """Calls the service; returns the branch's state update."""
+    default: Callable[[], dict[str, Any]]
+    """The safe update used when the branch fails, times out or is skipped."""
+    check: Callable[[dict[str, Any]], None]
+    """Raises `MalformedResultError` when the update has the wrong shape."""
+    skip_reason: Callable[[Mapping[str, Any]], str | None] = _never
+    """Why this run skips the branch (None: it runs)."""
+
+
+def _error(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+async def run_guarded(
+    tier: str, branch: Branch, state: Mapping[str, Any], runtime: Runtime[Context]
+) -> dict[str, Any]:
+    """Run one branch under the guard; returns its update plus its task record."""
+    ctx = context_of(runtime)
+    write = get_stream_writer()
+    start = time.perf_counter()
+    write({"event": "branch_started", "tier": tier, "branch": branch.name})
+    error: str | None = None
+    skip = branch.skip_reason(state)
+    if skip is not None:
+        status, update, error = "skipped", branch.default(), skip
+    else:
+        timeout = asyncio.timeout(ctx.parallel_timeout_ms / 1000)
+        try:
+            async with timeout:
+                update = await branch.run(state, ctx, runtime)
+            branch.check(update)
+            status = "ok"
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the run itself is being cancelled: let it go
+            status, update, error = "failed", branch.default(), _error(exc)
+        except Exception as exc:
+            if timeout.expired():
+                status, error = "timed_out", f"no result within {ctx.parallel_timeout_ms} ms"
+            else:
+                status, error = "failed", _error(exc)
+            update = branch.default()
+    end = time.perf_counter()
+    duration_ms = round((end - start) * 1000, 3)
+    record = {
+        "status": status,
+        "duration_ms": duration_ms,
+        "error": error,
+        "started": start,
+        "ended": end,
+    }
+    write(
+        {
+            "event": "branch_finished",
+            "tier": tier,
+            "branch": branch.name,
+            "status": status,
+            "duration_ms": duration_ms,
+            "error": error,
+        }
+    )
+    if status in ("failed", "timed_out"):
+        meta = state.get("metadata") or {}
+        log.warning(
+            "parallel_branch_failed",
+            tier=tier,
+            branch=branch.name,
+            status=status,
+            error=error,
+            duration_ms=duration_ms,
+            mode=meta.get("mode"),
+            tenant_id=state.get("tenant_id"),
+            run_id=meta.get("run_id"),
+        )
+    return {**update, "tasks": {branch.name: record}}
+
+
+def expect_list_of_dicts(
+    key: str, required: tuple[str, ...] = ()
+) -> Callable[[dict[str, Any]], None]:
+    """A `check` for an update whose `key` must be a list of dicts having `required` keys."""
+
+    def check(update: dict[str, Any]) -> None:
+        value = update.get(key)
+        if not isinstance(value, list):
+            raise MalformedResultError(f"{key}: expected a list, got {type(value).__name__}")
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise MalformedResultError(
+                    f"{key}[{i}]: expected a dict, got {type(item).__name__}"
+                )
+            missing = [k for k in required if k not in item]
+            if missing:
+                raise MalformedResultError(f"{key}[{i}]: missing {', '.join(missing)}")
+
+    return check

@@ -1,0 +1,127 @@
+"""Build a tier subgraph from its description: fan-out, guarded branches, one fan-in.
+
+Parallel (the default): START fans out to every branch in one step, and the fan-in waits for
+all of them (a barrier, so it runs exactly once). Sequential (`enable_parallel_tierN=False`):
+START goes to the first branch and each branch hands over to the next; the same barrier fires
+after the last one. The setting is read per run from the context, so one compiled graph serves
+both paths, and Studio shows both.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import partial
+from itertools import pairwise
+from typing import Any
+
+import structlog
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+
+from parallel_tiers.context import Context, context_of
+from parallel_tiers.tiers.branch import Branch, run_guarded
+
+log = structlog.get_logger("parallel_tiers")
+
+STATUSES = ("ok", "failed", "timed_out", "skipped")
+FAN_IN = "fan_in"
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A tier: its branches, listed once, and how it is named and switched."""
+
+    name: str
+    """Metadata key and stream-event tier name, e.g. `parallel_tier1`."""
+    event: str
+    """The structlog event logged at fan-in."""
+    setting: str
+    """The context field choosing parallel (True) or sequential (False)."""
+    branches: tuple[Branch, ...]
+    state_schema: type
+    output_schema: type
+    input_schema: type | None = None
+
+    def is_parallel(self, ctx: Context) -> bool:
+        """Whether this run executes the branches concurrently."""
+        return bool(getattr(ctx, self.setting))
+
+
+def summarize(records: dict[str, dict[str, Any]], *, parallel: bool, end: float) -> dict[str, Any]:
+    """The tier's metadata, measured from its task records (contract shape, DESIGN.md)."""
+    counts = {s: sum(1 for r in records.values() if r["status"] == s) for s in STATUSES}
+    started = [r["started"] for r in records.values()]
+    duration_ms = round((end - min(started)) * 1000, 3) if started else 0.0
+    sequential_ms = round(sum(r["duration_ms"] for r in records.values()), 3)
+    ran = sum(counts[s] for s in ("ok", "failed", "timed_out"))
+    speedup = round(sequential_ms / duration_ms, 3) if ran and duration_ms > 0 else 1.0
+    return {
+        "execution": "parallel" if parallel else "sequential",
+        "duration_ms": duration_ms,
+        "total_tasks": len(records),
+        "successful_tasks": counts["ok"],
+        "failed_tasks": counts["failed"],
+        "timed_out_tasks": counts["timed_out"],
+        "skipped_tasks": counts["skipped"],
+        "tasks": {
+            name: {"status": r["status"], "duration_ms": r["duration_ms"], "error": r["error"]}
+            for name, r in records.items()
+        },
+        "sequential_estimate_ms": sequential_ms,
+        "speedup_vs_sequential": speedup,
+    }
+
+
+def build_tier_graph(tier: Tier) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile a tier into a fan-out/fan-in subgraph."""
+    builder: StateGraph[Any, Context, Any, Any] = StateGraph(
+        tier.state_schema,
+        context_schema=Context,
+        input_schema=tier.input_schema or tier.state_schema,
+        output_schema=tier.output_schema,
+    )
+    names = [b.name for b in tier.branches]
+    for branch in tier.branches:
+        node = partial(_branch_node, tier.name, branch)
+        builder.add_node(branch.name, node)
+    builder.add_node(FAN_IN, partial(_fan_in, tier))
+
+    def start_route(state: Any, runtime: Runtime[Context]) -> list[str]:
+        return names if tier.is_parallel(context_of(runtime)) else names[:1]
+
+    builder.add_conditional_edges(START, start_route, names)
+    for current, following in pairwise(names):
+        builder.add_conditional_edges(current, partial(_next_route, tier, following), [following])
+    builder.add_edge(names, FAN_IN)
+    builder.add_edge(FAN_IN, END)
+    return builder.compile(name=tier.name)
+
+
+async def _branch_node(
+    tier: str, branch: Branch, state: dict[str, Any], runtime: Runtime[Context]
+) -> dict[str, Any]:
+    return await run_guarded(tier, branch, state, runtime)
+
+
+def _next_route(tier: Tier, following: str, state: Any, runtime: Runtime[Context]) -> list[str]:
+    return [] if tier.is_parallel(context_of(runtime)) else [following]
+
+
+async def _fan_in(tier: Tier, state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+    summary = summarize(
+        state.get("tasks") or {},
+        parallel=tier.is_parallel(context_of(runtime)),
+        end=time.perf_counter(),
+    )
+    meta = state.get("metadata") or {}
+    log.info(
+        tier.event,
+        **{k: v for k, v in summary.items() if k != "tasks"},
+        tasks={n: t["status"] for n, t in summary["tasks"].items()},
+        mode=meta.get("mode"),
+        tenant_id=state.get("tenant_id"),
+        run_id=meta.get("run_id"),
+    )
+    return {"metadata": {tier.name: summary}}

@@ -1,0 +1,95 @@
+"""Tier 2, post-generation: `quality_scoring`, `citation_extraction`, `cost_tracking`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+
+from parallel_tiers.context import Context
+from parallel_tiers.state import Tier2Output, Tier2State
+from parallel_tiers.tiers.branch import Branch, MalformedResultError, expect_list_of_dicts
+from parallel_tiers.tiers.builder import Tier, build_tier_graph
+
+
+async def quality_scoring(
+    state: Mapping[str, Any], ctx: Context, runtime: Runtime[Context]
+) -> dict[str, Any]:
+    """Score the answer against the question and its evidence."""
+    score, metrics = await ctx.services.quality.ascore(
+        str(state.get("query") or ""),
+        str(state.get("response") or ""),
+        state.get("rag_results") or [],
+    )
+    return {"quality_score": score, "quality_metrics": metrics}
+
+
+async def citation_extraction(
+    state: Mapping[str, Any], ctx: Context, runtime: Runtime[Context]
+) -> dict[str, Any]:
+    """Resolve the answer's `[n]` markers and check each against its passage."""
+    found = await ctx.services.citations.aextract(
+        str(state.get("response") or ""), state.get("rag_results") or []
+    )
+    return {"citations": list(found)}
+
+
+async def cost_tracking(
+    state: Mapping[str, Any], ctx: Context, runtime: Runtime[Context]
+) -> dict[str, Any]:
+    """Price the generation from its token usage."""
+    gen = state.get("generation") or {}
+    cost = await ctx.services.cost.atrack(
+        str(gen.get("model") or ctx.services.model_name),
+        gen.get("usage"),
+        prompt_text=str(gen.get("prompt") or ""),
+        completion_text=str(state.get("response") or ""),
+    )
+    return {"cost_data": dict(cost)}
+
+
+def _check_quality(update: dict[str, Any]) -> None:
+    score = update.get("quality_score")
+    if score is not None and not (isinstance(score, int | float) and 0.0 <= score <= 1.0):
+        raise MalformedResultError(
+            f"quality_score: expected None or a number in 0..1, got {score!r}"
+        )
+    if not isinstance(update.get("quality_metrics"), dict):
+        raise MalformedResultError("quality_metrics: expected a dict")
+
+
+def _check_cost(update: dict[str, Any]) -> None:
+    cost = update.get("cost_data")
+    if not isinstance(cost, dict) or "total_tokens" not in cost:
+        raise MalformedResultError("cost_data: expected a dict with total_tokens")
+
+
+TIER2 = Tier(
+    name="parallel_tier2",
+    event="parallel_post_generation_completed",
+    setting="enable_parallel_tier2",
+    branches=(
+        Branch(
+            "quality_scoring",
+            quality_scoring,
+            lambda: {"quality_score": None, "quality_metrics": {}},
+            _check_quality,
+        ),
+        Branch(
+            "citation_extraction",
+            citation_extraction,
+            lambda: {"citations": []},
+            expect_list_of_dicts("citations", ("index", "document_id", "supported")),
+        ),
+        Branch("cost_tracking", cost_tracking, lambda: {"cost_data": {}}, _check_cost),
+    ),
+    state_schema=Tier2State,
+    output_schema=Tier2Output,
+)
+
+
+def build_tier2_graph() -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The post-generation tier as a compiled fan-out/fan-in subgraph."""
+    return build_tier_graph(TIER2)

@@ -1,0 +1,125 @@
+"""Tier 1, retrieval: `rag_retrieval`, `tool_suggestion` and `memory_retrieval`, in parallel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+
+from parallel_tiers.context import Context
+from parallel_tiers.services.memory import fallback_store
+from parallel_tiers.services.retrieval import BM25Retriever, documents_to_results
+from parallel_tiers.state import Tier1Output, Tier1State
+from parallel_tiers.tiers.branch import Branch, expect_list_of_dicts
+from parallel_tiers.tiers.builder import Tier, build_tier_graph
+
+
+def earlier_questions(state: Mapping[str, Any]) -> list[str]:
+    """The user's earlier questions in a chat thread, oldest first (the current one excluded)."""
+    asked = [str(m.content) for m in state.get("messages") or [] if isinstance(m, HumanMessage)]
+    if asked and asked[-1] == state.get("query"):
+        asked = asked[:-1]
+    return asked
+
+
+def search_text(state: Mapping[str, Any]) -> str:
+    """The retrieval query: the question, followed by the previous question in a chat.
+
+    A follow-up such as "How is it treated?" then still finds the topic asked about before;
+    the current question is given twice so it outweighs the earlier one.
+    """
+    query = str(state.get("query") or "")
+    earlier = earlier_questions(state)
+    return f"{query} {query} {earlier[-1]}" if earlier else query
+
+
+async def rag_retrieval(
+    state: Mapping[str, Any], ctx: Context, runtime: Runtime[Context]
+) -> dict[str, Any]:
+    """Retrieve passages for the question from the context's retriever."""
+    retriever = ctx.services.retriever
+    text = search_text(state)
+    if isinstance(retriever, BM25Retriever):
+        docs = await retriever.ainvoke(text, k=ctx.retrieval_k)
+    else:
+        docs = (await retriever.ainvoke(text))[: ctx.retrieval_k]
+    return {"rag_results": documents_to_results(docs)}
+
+
+async def tool_suggestion(
+    state: Mapping[str, Any], ctx: Context, runtime: Runtime[Context]
+) -> dict[str, Any]:
+    """Rank the tools the selected agent allows against the question."""
+    services = ctx.services
+    agent = state.get("selected_agent") or {}
+    allowed = agent.get("allowed_tools")
+    suggestions = await services.tool_suggester.asuggest(
+        str(state.get("query") or ""), list(services.tools.values()), allowed=allowed
+    )
+    return {"suggested_tools": list(suggestions)}
+
+
+async def memory_retrieval(
+    state: Mapping[str, Any], ctx: Context, runtime: Runtime[Context]
+) -> dict[str, Any]:
+    """Read the user's memories relevant to the question (tenant and user namespace)."""
+    store = runtime.store or ctx.memory_store or fallback_store()
+    found = await ctx.services.memory.asearch(
+        store,
+        tenant_id=state.get("tenant_id"),
+        user_id=str(state["user_id"]),
+        query=str(state.get("query") or ""),
+    )
+    return {"memory": list(found)}
+
+
+def _rag_off(state: Mapping[str, Any]) -> str | None:
+    return "enable_rag is False" if state.get("enable_rag") is False else None
+
+
+def _tools_off(state: Mapping[str, Any]) -> str | None:
+    return "enable_tools is False" if state.get("enable_tools") is False else None
+
+
+def _no_user(state: Mapping[str, Any]) -> str | None:
+    return None if state.get("user_id") else "no user_id: memory is per user"
+
+
+TIER1 = Tier(
+    name="parallel_tier1",
+    event="parallel_retrieval_completed",
+    setting="enable_parallel_tier1",
+    branches=(
+        Branch(
+            "rag_retrieval",
+            rag_retrieval,
+            lambda: {"rag_results": []},
+            expect_list_of_dicts("rag_results", ("id", "title", "content", "score")),
+            _rag_off,
+        ),
+        Branch(
+            "tool_suggestion",
+            tool_suggestion,
+            lambda: {"suggested_tools": []},
+            expect_list_of_dicts("suggested_tools", ("name",)),
+            _tools_off,
+        ),
+        Branch(
+            "memory_retrieval",
+            memory_retrieval,
+            lambda: {"memory": []},
+            expect_list_of_dicts("memory"),
+            _no_user,
+        ),
+    ),
+    state_schema=Tier1State,
+    output_schema=Tier1Output,
+)
+
+
+def build_tier1_graph() -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The retrieval tier as a compiled fan-out/fan-in subgraph."""
+    return build_tier_graph(TIER1)

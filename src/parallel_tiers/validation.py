@@ -1,0 +1,129 @@
+"""Input validation: every check a caller can fail, run before any service is called."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from parallel_tiers.context import Context
+
+MAX_QUERY_CHARS = 8_000
+"""Longest accepted `query`; longer ones are refused (not truncated) with a clear error."""
+MAX_ID_CHARS = 256
+MAX_TIMEOUT_MS = 600_000
+
+Id = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_CHARS)]
+
+
+class InvalidInputError(ValueError):
+    """A run input or setting that is wrong; the message names each field and what it needs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        detail = "; ".join(f"{field}: {msg}" for field, msg in problems)
+        super().__init__(f"Invalid input: {detail}")
+
+
+class RunInput(BaseModel):
+    """The caller-supplied keys of a run (other state keys are ignored here)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    query: StrictStr
+    agent_id: Id | None = None
+    user_id: Id | None = None
+    tenant_id: Id | None = None
+    session_id: Id | None = None
+    enable_rag: StrictBool = True
+    enable_tools: StrictBool = True
+    confirmed_tools: list[StrictStr] | None = None
+
+
+class Settings(BaseModel):
+    """The plain settings of the runtime context."""
+
+    enable_parallel_tier1: StrictBool
+    enable_parallel_tier2: StrictBool
+    parallel_timeout_ms: Annotated[StrictInt, Field(gt=0, le=MAX_TIMEOUT_MS)]
+    retrieval_k: Annotated[StrictInt, Field(ge=1, le=100)]
+
+
+def _problems(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    out = []
+    for err in exc.errors():
+        field = prefix + ".".join(str(p) for p in err["loc"])
+        got = err.get("input")
+        shown = f" (got {type(got).__name__})" if err["type"].endswith("_type") else ""
+        out.append((field, f"{err['msg'].lower()}{shown}"))
+    return out
+
+
+def validate_run(state: Mapping[str, Any], ctx: Context) -> RunInput:
+    """Check the run's input keys and the context's settings; raise `InvalidInputError`."""
+    problems: list[tuple[str, str]] = []
+    if "query" not in state:
+        problems.append(("query", "is required (the question to answer)"))
+        parsed = None
+    else:
+        try:
+            parsed = RunInput.model_validate(dict(state))
+        except ValidationError as exc:
+            problems += _problems(exc)
+            parsed = None
+    raw = state.get("query")
+    if isinstance(raw, str):
+        query = raw.strip()
+        if not query:
+            problems.append(("query", "must be a non-empty question"))
+        elif len(query) > MAX_QUERY_CHARS:
+            problems.append(
+                ("query", f"is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}")
+            )
+    try:
+        Settings.model_validate({k: getattr(ctx, k) for k in Settings.model_fields})
+    except ValidationError as exc:
+        problems += _problems(exc, prefix="context.")
+    if problems or parsed is None:
+        raise InvalidInputError(problems)
+    return parsed
+
+
+def check_agent_and_tools(
+    parsed: RunInput,
+    *,
+    manual: bool,
+    agent_ids: list[str],
+    tool_names: list[str],
+    allowed_tools: list[str] | None,
+) -> None:
+    """Manual modes: `agent_id` must be registered; `confirmed_tools` must exist and be allowed."""
+    problems: list[tuple[str, str]] = []
+    if manual and not parsed.agent_id:
+        problems.append(
+            ("agent_id", f"is required in manual modes; known agents: {', '.join(agent_ids)}")
+        )
+    elif manual and parsed.agent_id not in agent_ids:
+        problems.append(
+            ("agent_id", f"unknown agent {parsed.agent_id!r}; known agents: {', '.join(agent_ids)}")
+        )
+    for name in parsed.confirmed_tools or []:
+        if name not in tool_names:
+            problems.append(
+                (
+                    "confirmed_tools",
+                    f"unknown tool {name!r}; available tools: {', '.join(sorted(tool_names))}",
+                )
+            )
+        elif allowed_tools is not None and name not in allowed_tools:
+            problems.append(
+                (
+                    "confirmed_tools",
+                    f"tool {name!r} is not allowed for agent "
+                    f"{parsed.agent_id!r} (allowed: "
+                    f"{', '.join(allowed_tools)})",
+                )
+            )
+    if problems:
+        raise InvalidInputError(problems)

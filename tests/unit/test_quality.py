@@ -1,0 +1,127 @@
+from typing import Any
+
+import pytest
+
+from parallel_tiers.services.generation import ExtractiveChatModel, build_messages
+from parallel_tiers.services.quality import WEIGHTS, QualityScorer
+
+RELEVANT: list[dict[str, Any]] = [
+    {
+        "id": "ckd",
+        "title": "Chronic kidney disease",
+        "source": "renal-guide",
+        "content": (
+            "Chronic kidney disease is staged by the estimated glomerular filtration rate and "
+            "albuminuria. ACE inhibitors slow the progression of chronic kidney disease with "
+            "albuminuria. Potassium and creatinine are checked one to two weeks after starting "
+            "an ACE inhibitor."
+        ),
+        "score": 3.0,
+    },
+    {
+        "id": "aki",
+        "title": "Acute kidney injury",
+        "source": "renal-guide",
+        "content": (
+            "Acute kidney injury is a sudden fall in kidney function over hours or days. "
+            "Nephrotoxic drugs such as NSAIDs should be stopped."
+        ),
+        "score": 1.5,
+    },
+]
+UNRELATED: list[dict[str, Any]] = [
+    {
+        "id": "eczema",
+        "title": "Atopic eczema",
+        "source": "derm-guide",
+        "content": (
+            "Atopic eczema causes itchy, dry skin. Emollients should be used every day. "
+            "Topical corticosteroids treat flares."
+        ),
+        "score": 2.0,
+    },
+    {
+        "id": "otitis",
+        "title": "Otitis media",
+        "source": "ent-guide",
+        "content": "Acute otitis media usually resolves within three days without antibiotics.",
+        "score": 1.0,
+    },
+]
+QUERY = "How do ACE inhibitors affect chronic kidney disease progression?"
+RANGED = ("groundedness", "citation_precision", "query_coverage", "evidence_relevance")
+
+
+def _generate(docs: list[dict[str, Any]]) -> str:
+    messages = build_messages(QUERY, docs, system_prompt="You are a nephrologist.")
+    return str(ExtractiveChatModel().invoke(messages).content)
+
+
+def _check_ranges(score: float | None, metrics: dict[str, Any]) -> None:
+    assert score is not None
+    assert 0.0 <= score <= 1.0
+    for key in RANGED:
+        assert metrics[key] is None or 0.0 <= metrics[key] <= 1.0, key
+    expected = sum(w * (metrics[k] or 0.0) for k, w in WEIGHTS.items())
+    assert score == pytest.approx(expected, abs=1e-3)
+
+
+async def test_grounded_answer_beats_unrelated_passages() -> None:
+    scorer = QualityScorer()
+    good_answer = _generate(RELEVANT)
+    good, good_metrics = await scorer.ascore(QUERY, good_answer, RELEVANT)
+    bad_answer = _generate(UNRELATED)
+    bad, bad_metrics = await scorer.ascore(QUERY, bad_answer, UNRELATED)
+    _check_ranges(good, good_metrics)
+    _check_ranges(bad, bad_metrics)
+    assert good is not None and bad is not None
+    assert good >= 0.8
+    assert good - bad >= 0.5
+    assert good_metrics["groundedness"] == 1.0
+    assert good_metrics["citation_precision"] == 1.0
+    assert good_metrics["evidence_relevance"] > bad_metrics["evidence_relevance"]
+    assert good_metrics["cited_sentences"] == good_metrics["answer_sentences"] >= 1
+    assert good_metrics["unsupported_claims"] == []
+
+
+async def test_not_found_answer_scores_low() -> None:
+    score, metrics = await QualityScorer().ascore(
+        QUERY, "I could not find this in the available sources.", RELEVANT
+    )
+    _check_ranges(score, metrics)
+    assert score is not None and score < 0.2
+    assert metrics["groundedness"] == 0.0
+    assert metrics["citation_precision"] is None
+    assert metrics["cited_sentences"] == 0
+
+
+async def test_fabricated_and_broken_citations_lower_the_metrics() -> None:
+    answer = (
+        "ACE inhibitors slow the progression of chronic kidney disease with albuminuria [1]. "
+        "ACE inhibitors reverse kidney failure completely within a month [1]. "
+        "Potassium is checked after starting an ACE inhibitor [9]."
+    )
+    score, metrics = await QualityScorer().ascore(QUERY, answer, RELEVANT)
+    _check_ranges(score, metrics)
+    assert metrics["answer_sentences"] == 3
+    assert metrics["cited_sentences"] == 3
+    assert metrics["groundedness"] == pytest.approx(1 / 3, abs=1e-3)
+    assert metrics["citation_precision"] == pytest.approx(1 / 3, abs=1e-3)
+    assert metrics["unsupported_claims"] == [
+        "ACE inhibitors reverse kidney failure completely within a month.",
+        "Potassium is checked after starting an ACE inhibitor.",
+    ]
+
+
+async def test_query_coverage_is_measured() -> None:
+    partial = "Acute kidney injury is a sudden fall in kidney function over hours or days [2]."
+    _, metrics = await QualityScorer().ascore(QUERY, partial, RELEVANT)
+    assert 0.0 < metrics["query_coverage"] < 1.0
+    assert metrics["groundedness"] == 1.0
+
+
+@pytest.mark.parametrize("answer", ["", "   ", "[1]"])
+async def test_empty_answer(answer: str) -> None:
+    score, metrics = await QualityScorer().ascore(QUERY, answer, RELEVANT)
+    assert score is None
+    assert metrics["reason"] == "empty answer"
