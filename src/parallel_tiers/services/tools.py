@@ -784,8 +784,10 @@ class ToolSuggester:
             Dicts with ``name``, ``score`` (0..1), ``reason`` and ``args`` (dict or None).
 
         """
-        # Off the event loop: the first unit check loads pint's registry (~0.5 s).
-        return await asyncio.to_thread(self.suggest, query, tools, allowed, limit)
+        if unit_registry.cache_info().currsize == 0:
+            # Off the event loop once: the first unit check loads pint's registry (~0.5 s).
+            await asyncio.to_thread(unit_registry)
+        return self.suggest(query, tools, allowed, limit)
 
     def suggest(
         self,
