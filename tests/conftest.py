@@ -4,6 +4,8 @@ import pytest
 from langgraph.store.memory import InMemoryStore
 
 from parallel_tiers import Context
+from parallel_tiers.metrics import TierMetrics
+from parallel_tiers.resilience import Resilience
 from tests.fakes import Behaviour, FakeMemoryStore, Fakes
 
 TIER1 = ("rag_retrieval", "tool_suggestion", "memory_retrieval")
@@ -18,6 +20,8 @@ def fakes() -> Fakes:
 def fake_context(fakes: Fakes, **settings: object) -> Context:
     """A context whose six branch services are the given fakes."""
     store = FakeMemoryStore(InMemoryStore(), fakes.memory_retrieval)
+    settings.setdefault("resilience", Resilience())
+    settings.setdefault("metrics", TierMetrics())
     return Context(**fakes.context_kwargs(), memory_store=store, **settings)  # type: ignore[arg-type]
 
 

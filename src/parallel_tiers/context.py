@@ -13,6 +13,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from parallel_tiers.metrics import TierMetrics
+    from parallel_tiers.resilience import BreakerPolicy, Resilience
     from parallel_tiers.services import Services
 
 #: Environment variables read when the matching context field is left empty.
@@ -33,6 +35,28 @@ class Context:
     """Time limit of each tier branch; past it the branch yields its safe default."""
     retrieval_k: int = 5
     """How many passages `rag_retrieval` returns."""
+    circuit_breaker: bool = True
+    """Skip a branch (status `circuit_open`) whose service keeps failing, until a cooldown."""
+    breaker_failure_threshold: int = 5
+    """Consecutive failures (errors or timeouts) that open a service's breaker."""
+    breaker_failure_rate: float = 0.5
+    """Failure rate over the last `breaker_window` calls that opens a breaker."""
+    breaker_window: int = 20
+    """Calls the failure rate is measured over (it counts once half of them were seen)."""
+    breaker_cooldown_ms: int = 30_000
+    """Time an open breaker waits before letting one probe call through."""
+    adaptive_timeout: bool = False
+    """Time each branch out at p95 of its recent latencies x `adaptive_timeout_factor`,
+    clamped between `adaptive_timeout_floor_ms` and `parallel_timeout_ms`."""
+    adaptive_timeout_factor: float = 3.0
+    """Multiplier of the recent p95 latency in the adaptive timeout."""
+    adaptive_timeout_floor_ms: int = 50
+    """Lowest adaptive timeout."""
+    max_concurrency: int | None = None
+    """Calls in flight per service and process (None: unbounded); queued runs are served by
+    their `priority` input, then in arrival order."""
+    generation_retries: int = 2
+    """Retries of a failed model call before the run ends with `error_code`."""
     model: Any = None
     """A LangChain `BaseChatModel`, an `init_chat_model` string ("openai:gpt-4o-mini"), or None
     for the offline extractive model. Env: PARALLEL_TIERS_MODEL."""
@@ -56,6 +80,10 @@ class Context:
     """Service extracting and checking citations (`CitationExtractor` protocol)."""
     cost: Any = None
     """Service pricing a generation (`CostTracker` protocol)."""
+    resilience: Any = None
+    """Breaker, latency and limiter state (`Resilience`); None: the process-wide one."""
+    metrics: Any = None
+    """Where tier runs are counted (`TierMetrics`); None: the process-wide one."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form values for your own nodes."""
 
@@ -66,6 +94,31 @@ class Context:
 
         return build_services(self)
 
+    @cached_property
+    def resilience_state(self) -> Resilience:
+        """The resilience state of this context (the process-wide one by default)."""
+        from parallel_tiers.resilience import default_resilience
+
+        return self.resilience or default_resilience()
+
+    @cached_property
+    def metrics_recorder(self) -> TierMetrics:
+        """The metrics recorder of this context (the process-wide one by default)."""
+        from parallel_tiers.metrics import default_metrics
+
+        return self.metrics or default_metrics()
+
+    def breaker_policy(self) -> BreakerPolicy:
+        """The circuit-breaker settings as a policy."""
+        from parallel_tiers.resilience import BreakerPolicy
+
+        return BreakerPolicy(
+            failure_threshold=self.breaker_failure_threshold,
+            failure_rate=self.breaker_failure_rate,
+            window=self.breaker_window,
+            cooldown_ms=self.breaker_cooldown_ms,
+        )
+
     def settings(self) -> dict[str, Any]:
         """The plain settings of this run, as recorded in `metadata["settings"]`."""
         return {
@@ -73,6 +126,9 @@ class Context:
             "enable_parallel_tier2": self.enable_parallel_tier2,
             "parallel_timeout_ms": self.parallel_timeout_ms,
             "retrieval_k": self.retrieval_k,
+            "circuit_breaker": self.circuit_breaker,
+            "adaptive_timeout": self.adaptive_timeout,
+            "max_concurrency": self.max_concurrency,
             "model": self.services.model_name,
             "index_path": self.index_path or os.environ.get(ENV_INDEX_PATH) or None,
         }

@@ -6,7 +6,7 @@ Every key is written by one node only, except `metadata` (merged) and `messages`
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -37,6 +37,8 @@ class InputState(TypedDict, total=False):
     """False skips `tool_suggestion` and runs no tools."""
     confirmed_tools: list[str] | None
     """Manual modes: the suggested tools the caller allows to run."""
+    priority: Literal["high", "normal", "low"]
+    """Queue order when services are at `max_concurrency` (default "normal")."""
 
 
 class ChatInputState(InputState, total=False):
@@ -93,6 +95,7 @@ class Tier1State(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     user_id: str | None
     tenant_id: str | None
+    priority: str
     enable_rag: bool
     enable_tools: bool
     selected_agent: dict[str, Any]
@@ -120,6 +123,7 @@ class Tier2State(TypedDict, total=False):
     response: str
     rag_results: list[dict[str, Any]]
     tenant_id: str | None
+    priority: str
     generation: dict[str, Any]
     quality_score: float | None
     quality_metrics: dict[str, Any]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
@@ -39,6 +39,7 @@ class RunInput(BaseModel):
     enable_rag: StrictBool = True
     enable_tools: StrictBool = True
     confirmed_tools: list[StrictStr] | None = None
+    priority: Literal["high", "normal", "low"] = "normal"
 
 
 class Settings(BaseModel):
@@ -48,6 +49,16 @@ class Settings(BaseModel):
     enable_parallel_tier2: StrictBool
     parallel_timeout_ms: Annotated[StrictInt, Field(gt=0, le=MAX_TIMEOUT_MS)]
     retrieval_k: Annotated[StrictInt, Field(ge=1, le=100)]
+    circuit_breaker: StrictBool
+    breaker_failure_threshold: Annotated[StrictInt, Field(ge=1)]
+    breaker_failure_rate: Annotated[float, Field(gt=0, le=1)]
+    breaker_window: Annotated[StrictInt, Field(ge=1, le=10_000)]
+    breaker_cooldown_ms: Annotated[StrictInt, Field(ge=0)]
+    adaptive_timeout: StrictBool
+    adaptive_timeout_factor: Annotated[float, Field(gt=0)]
+    adaptive_timeout_floor_ms: Annotated[StrictInt, Field(gt=0)]
+    max_concurrency: Annotated[StrictInt, Field(ge=1)] | None
+    generation_retries: Annotated[StrictInt, Field(ge=0, le=10)]
 
 
 def _problems(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:

@@ -42,6 +42,7 @@ CONTRACT_KEYS = {
     "tasks",
     "sequential_estimate_ms",
     "speedup_vs_sequential",
+    "circuit_open_tasks",
 }
 
 

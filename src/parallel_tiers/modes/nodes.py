@@ -23,6 +23,12 @@ from parallel_tiers.tiers.retrieval import earlier_questions
 from parallel_tiers.validation import InvalidInputError, check_agent_and_tools, validate_run
 
 log = structlog.get_logger("parallel_tiers")
+GENERATION = "generation"
+"""Circuit-breaker key of the chat model."""
+
+
+class CircuitOpenError(RuntimeError):
+    """A call skipped because its service's circuit breaker is open."""
 
 
 def _run_id(config: RunnableConfig) -> str:
@@ -163,8 +169,10 @@ async def _run_tool(ctx: Context, call: dict[str, Any]) -> dict[str, Any]:
 async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Answer from the retrieved passages and tool results with the context's chat model.
 
-    A model failure does not lose the run: the answer says so plainly, `error` and
-    `error_code` are set, and tier 2 still prices the prompt that was sent.
+    The model call is retried `generation_retries` times and guarded by a circuit breaker. A
+    failure does not lose the run: the answer says so plainly, `error` and `error_code`
+    (`generation_failed`, or `circuit_open` when the breaker skipped the call) are set, and
+    tier 2 still prices the prompt that was sent.
     """
     ctx = context_of(runtime)
     services = ctx.services
@@ -179,23 +187,40 @@ async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         history=history,
     )
     model_name = services.model_name
+    breakers, policy = ctx.resilience_state.breakers, ctx.breaker_policy()
     start = time.perf_counter()
     update: dict[str, Any] = {}
     try:
-        reply = await services.model.ainvoke(messages)
+        if ctx.circuit_breaker and not await breakers.allow(GENERATION, policy):
+            raise CircuitOpenError("the model failed repeatedly; its circuit breaker is open")
+        model: Any = services.model
+        if ctx.generation_retries:
+            model = model.with_retry(
+                stop_after_attempt=ctx.generation_retries + 1, wait_exponential_jitter=False
+            )
+        try:
+            reply = await model.ainvoke(messages)
+        except Exception:
+            if ctx.circuit_breaker:
+                await breakers.record(GENERATION, True, policy)
+            raise
+        if ctx.circuit_breaker:
+            await breakers.record(GENERATION, False, policy)
         response, usage, status = str(reply.text), reply.usage_metadata, "ok"
         if isinstance(reply, AIMessage) and "messages" in state:
             update["messages"] = [reply]
     except Exception as exc:
         usage, status = None, "failed"
+        code = "circuit_open" if isinstance(exc, CircuitOpenError) else "generation_failed"
         response = (
             "Sorry, no answer could be generated: the language model failed "
             f"({type(exc).__name__}). Please try again."
         )
-        update.update(error=f"{type(exc).__name__}: {exc}", error_code="generation_failed")
+        update.update(error=f"{type(exc).__name__}: {exc}", error_code=code)
         log.warning(
             "generation_failed",
             error=type(exc).__name__,
+            error_code=code,
             model=model_name,
             run_id=(state.get("metadata") or {}).get("run_id"),
         )

@@ -2,7 +2,8 @@
 
 The guard gives each branch the run's `parallel_timeout_ms`; a branch that raises, times out
 or returns a malformed result yields its safe default and a task record instead, so it never
-fails the run and never cancels a sibling. A branch switched off by the input is `skipped`.
+fails the run and never cancels a sibling. A branch switched off by the input is `skipped`;
+one whose service's circuit breaker is open is `circuit_open`, without waiting.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from parallel_tiers.context import Context, context_of
+from parallel_tiers.resilience import adaptive_timeout_ms
 
 log = structlog.get_logger("parallel_tiers")
 
@@ -57,20 +59,43 @@ def _error(exc: BaseException) -> str:
 async def run_guarded(
     tier: str, branch: Branch, state: Mapping[str, Any], runtime: Runtime[Context]
 ) -> dict[str, Any]:
-    """Run one branch under the guard; returns its update plus its task record."""
+    """Run one branch under the guard; returns its update plus its task record.
+
+    In order: the skip flags; the service's circuit breaker (open: `circuit_open`, at once);
+    the time limit (fixed, or adaptive from recent latencies), which also bounds any wait for a
+    concurrency slot; then the call, its shape check, and the breaker and latency records.
+    """
     ctx = context_of(runtime)
+    res = ctx.resilience_state
     write = get_stream_writer()
     start = time.perf_counter()
     write({"event": "branch_started", "tier": tier, "branch": branch.name})
     error: str | None = None
+    timeout_ms = float(ctx.parallel_timeout_ms)
+    queue_ms = 0.0
     skip = branch.skip_reason(state)
     if skip is not None:
         status, update, error = "skipped", branch.default(), skip
+    elif ctx.circuit_breaker and not await res.breakers.allow(branch.name, ctx.breaker_policy()):
+        status, update, error = "circuit_open", branch.default(), "circuit breaker open"
     else:
-        timeout = asyncio.timeout(ctx.parallel_timeout_ms / 1000)
+        if ctx.adaptive_timeout:
+            timeout_ms = adaptive_timeout_ms(
+                await res.latencies.recent(branch.name),
+                factor=ctx.adaptive_timeout_factor,
+                floor_ms=ctx.adaptive_timeout_floor_ms,
+                ceiling_ms=ctx.parallel_timeout_ms,
+            )
+        timeout = asyncio.timeout(timeout_ms / 1000)
         try:
             async with timeout:
-                update = await branch.run(state, ctx, runtime)
+                if ctx.max_concurrency:
+                    limiter = res.limiter(branch.name, ctx.max_concurrency)
+                    async with limiter.slot(state.get("priority") or "normal"):
+                        queue_ms = (time.perf_counter() - start) * 1000
+                        update = await branch.run(state, ctx, runtime)
+                else:
+                    update = await branch.run(state, ctx, runtime)
             branch.check(update)
             status = "ok"
         except asyncio.CancelledError as exc:
@@ -80,16 +105,23 @@ async def run_guarded(
             status, update, error = "failed", branch.default(), _error(exc)
         except Exception as exc:
             if timeout.expired():
-                status, error = "timed_out", f"no result within {ctx.parallel_timeout_ms} ms"
+                status, error = "timed_out", f"no result within {timeout_ms:g} ms"
             else:
                 status, error = "failed", _error(exc)
             update = branch.default()
     end = time.perf_counter()
     duration_ms = round((end - start) * 1000, 3)
+    if status in ("ok", "failed", "timed_out"):
+        if ctx.circuit_breaker:
+            await res.breakers.record(branch.name, status != "ok", ctx.breaker_policy())
+        if status == "ok":
+            await res.latencies.add(branch.name, duration_ms - queue_ms)
     record = {
         "status": status,
         "duration_ms": duration_ms,
         "error": error,
+        "timeout_ms": timeout_ms,
+        "queue_ms": round(queue_ms, 3),
         "started": start,
         "ended": end,
     }

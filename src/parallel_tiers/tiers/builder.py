@@ -25,7 +25,7 @@ from parallel_tiers.tiers.branch import Branch, run_guarded
 
 log = structlog.get_logger("parallel_tiers")
 
-STATUSES = ("ok", "failed", "timed_out", "skipped")
+STATUSES = ("ok", "failed", "timed_out", "skipped", "circuit_open")
 FAN_IN = "fan_in"
 
 
@@ -65,8 +65,13 @@ def summarize(records: dict[str, dict[str, Any]], *, parallel: bool, end: float)
         "failed_tasks": counts["failed"],
         "timed_out_tasks": counts["timed_out"],
         "skipped_tasks": counts["skipped"],
+        "circuit_open_tasks": counts["circuit_open"],
         "tasks": {
-            name: {"status": r["status"], "duration_ms": r["duration_ms"], "error": r["error"]}
+            name: {
+                k: r[k]
+                for k in ("status", "duration_ms", "error", "timeout_ms", "queue_ms")
+                if k in r
+            }
             for name, r in records.items()
         },
         "sequential_estimate_ms": sequential_ms,
@@ -110,12 +115,12 @@ def _next_route(tier: Tier, following: str, state: Any, runtime: Runtime[Context
 
 
 async def _fan_in(tier: Tier, state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+    ctx = context_of(runtime)
     summary = summarize(
-        state.get("tasks") or {},
-        parallel=tier.is_parallel(context_of(runtime)),
-        end=time.perf_counter(),
+        state.get("tasks") or {}, parallel=tier.is_parallel(ctx), end=time.perf_counter()
     )
     meta = state.get("metadata") or {}
+    ctx.metrics_recorder.record(tier.name, state.get("tenant_id"), summary)
     log.info(
         tier.event,
         **{k: v for k, v in summary.items() if k != "tasks"},

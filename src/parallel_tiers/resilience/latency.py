@@ -1,0 +1,58 @@
+"""Recent latencies per service, and the adaptive timeout computed from them."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+WINDOW = 100
+"""Latencies kept per service."""
+MIN_SAMPLES = 5
+"""Fewer successful calls than this: the adaptive timeout is the configured one."""
+
+
+class LatencyStore(Protocol):
+    """Where recent latencies live (in-process by default; shareable across workers)."""
+
+    async def add(self, key: str, ms: float) -> None:
+        """Record one successful call's duration."""
+        ...
+
+    async def recent(self, key: str) -> list[float]:
+        """The recent durations of `key`, oldest first."""
+        ...
+
+
+@dataclass
+class InMemoryLatencyStore:
+    """The last `WINDOW` latencies per service, in this process."""
+
+    samples: dict[str, deque[float]] = field(default_factory=dict)
+
+    async def add(self, key: str, ms: float) -> None:
+        """Record one successful call's duration."""
+        self.samples.setdefault(key, deque(maxlen=WINDOW)).append(ms)
+
+    async def recent(self, key: str) -> list[float]:
+        """The recent durations of `key`, oldest first."""
+        return list(self.samples.get(key, ()))
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The `q` quantile (0..1) of `values`, nearest rank."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def adaptive_timeout_ms(
+    recent: list[float], *, factor: float, floor_ms: float, ceiling_ms: float
+) -> float:
+    """p95 of the recent latencies x `factor`, clamped to [floor_ms, ceiling_ms].
+
+    With fewer than `MIN_SAMPLES` samples there is nothing to adapt to: `ceiling_ms`.
+    """
+    if len(recent) < MIN_SAMPLES:
+        return ceiling_ms
+    return round(min(ceiling_ms, max(floor_ms, percentile(recent, 0.95) * factor)), 3)
