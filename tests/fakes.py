@@ -15,7 +15,8 @@ HANG_S = 3600.0
 
 @dataclass
 class Behaviour:
-    """How a fake behaves: "ok", "raise", "hang", "slow" (sleep `delay` then ok), "garbage"."""
+    """How a fake behaves: "ok", "raise", "hang", "garbage" (a malformed result), "cancelled"
+    (the service itself raises CancelledError); `delay` makes any of them slow."""
 
     kind: str = "ok"
     delay: float = 0.0
@@ -28,12 +29,15 @@ class Behaviour:
         try:
             if self.kind == "raise":
                 raise RuntimeError("service exploded")
+            if self.kind == "cancelled":
+                raise asyncio.CancelledError()
             if self.kind == "hang":
                 await asyncio.sleep(HANG_S)
             if self.delay:
                 await asyncio.sleep(self.delay)
         except asyncio.CancelledError:
-            self.cancelled += 1
+            if self.kind != "cancelled":
+                self.cancelled += 1
             raise
         return self.kind == "garbage"
 

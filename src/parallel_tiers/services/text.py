@@ -180,7 +180,14 @@ def tokenize(text: str) -> list[str]:
 
 def split_sentences(text: str) -> list[str]:
     """Split `text` into sentences (pysbd), stripped and without empty ones."""
-    return [s.strip() for s in _segmenter().segment(text) if s.strip()]
+    return list(_split_cached(text))
+
+
+@lru_cache(maxsize=4096)
+def _split_cached(text: str) -> tuple[str, ...]:
+    # pysbd takes about 0.3-1 ms a text; passages and answers recur (tier 2 splits the same
+    # answer in two branches), so the split is cached by text.
+    return tuple(s.strip() for s in _segmenter().segment(text) if s.strip())
 
 
 def strip_markers(text: str) -> str:
