@@ -185,3 +185,17 @@ class PrometheusCollector:
 def _buckets(hist: dict[str, Any]) -> list[tuple[str, float]]:
     pairs = [(str(bound), float(count)) for bound, count in hist["buckets"].items()]
     return [*pairs, ("+Inf", float(hist["count"]))]
+
+
+def serve_prometheus(
+    port: int, addr: str = "127.0.0.1", metrics: TierMetrics | None = None
+) -> tuple[Any, Any]:
+    """Expose `metrics` (default: the process-wide ones) on http://addr:port/metrics.
+
+    Returns prometheus-client's `(server, thread)`; call `server.shutdown()` to stop.
+    """
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry()
+    registry.register(PrometheusCollector(metrics or default_metrics()))
+    return start_http_server(port, addr=addr, registry=registry)

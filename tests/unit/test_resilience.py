@@ -211,13 +211,11 @@ async def test_metrics_by_tenant_and_prometheus_export() -> None:
 
 @pytest.mark.enable_socket
 async def test_prometheus_endpoint_is_scraped_over_http() -> None:
-    from prometheus_client import CollectorRegistry, start_http_server
+    from parallel_tiers.metrics import serve_prometheus
 
     metrics = TierMetrics()
     await build_tier1_graph().ainvoke(TIER1_INPUT, context=fake_context(Fakes(), metrics=metrics))
-    registry = CollectorRegistry()
-    registry.register(PrometheusCollector(metrics))  # type: ignore[arg-type]
-    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    server, thread = serve_prometheus(0, metrics=metrics)
     try:
         port = server.server_address[1]
         body = await asyncio.to_thread(
