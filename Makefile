@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 QUESTION ?= What are the warning signs of a stroke, and what should I do?
 
-.PHONY: install demo test lint unit format clean
+.PHONY: install demo test lint unit integration format clean
 
 $(BIN)/parallel-tiers: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: lint  ## lint, type-check, then every test (unit and integration)
 
 unit: install
 	$(BIN)/pytest -q -m "not integration"
+
+integration: install  ## server, SQLite/PostgreSQL and notebook tests, with their durations
+	$(BIN)/pytest -q -m integration --durations=0
 
 format: install
 	$(BIN)/ruff check --fix src tests graphs

@@ -1,0 +1,154 @@
+"""The graphs served by a real `langgraph dev`, driven by `langgraph-sdk` as a user would."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+
+from tests.integration.conftest import Server
+
+pytestmark = [pytest.mark.integration, pytest.mark.enable_socket]
+
+GRAPHS = (
+    "mode1_manual",
+    "mode2_automatic",
+    "mode3_chat_manual",
+    "mode4_chat_automatic",
+    "tier1_retrieval",
+    "tier2_post_generation",
+)
+STROKE = "What are the warning signs of a stroke, and what should I do?"
+WARFARIN = "What is 12.5 * 4 + 3 milligrams in total for my warfarin dose?"
+
+
+@pytest.fixture
+def client(server: Server) -> LangGraphClient:
+    return get_client(url=server.url)
+
+
+async def test_serves_every_graph_with_its_schemas(client: LangGraphClient) -> None:
+    assistants = {a["graph_id"]: a for a in await client.assistants.search(limit=50)}
+    for graph_id in GRAPHS:
+        assert assistants[graph_id]["description"], graph_id
+    # What Studio shows: the input form and the run settings.
+    schemas = await client.assistants.get_schemas(assistants["mode1_manual"]["assistant_id"])
+    assert {"query", "agent_id", "confirmed_tools"} <= set(schemas["input_schema"]["properties"])
+    context = schemas["context_schema"]["properties"]
+    assert context["parallel_timeout_ms"]["default"] == 5000
+    assert {"enable_parallel_tier1", "enable_parallel_tier2", "model", "index_path"} <= set(context)
+
+
+@pytest.mark.parametrize(
+    ("graph_id", "inputs"),
+    [
+        ("mode1_manual", {"agent_id": "neurology"}),
+        ("mode2_automatic", {}),
+        ("mode3_chat_manual", {"agent_id": "neurology"}),
+        ("mode4_chat_automatic", {}),
+    ],
+)
+async def test_each_mode_answers(
+    client: LangGraphClient, graph_id: str, inputs: dict[str, Any]
+) -> None:
+    thread = await client.threads.create()
+    result = await client.runs.wait(
+        thread["thread_id"], graph_id, input={"query": STROKE, "user_id": "ann", **inputs}
+    )
+    assert isinstance(result, dict)
+    assert "[1]" in result["response"] and result["citations"]
+    assert result["selected_agent"]["id"] == "neurology"
+    assert result["cost_data"]["total_tokens"] > 0
+    assert result["metadata"]["parallel_tier1"]["execution"] == "parallel"
+    assert result["metadata"]["parallel_tier2"]["successful_tasks"] == 3
+
+
+async def test_stream_shows_branch_progress_before_the_final_state(
+    client: LangGraphClient,
+) -> None:
+    events: list[tuple[str, Any]] = []
+    async for part in client.runs.stream(
+        None,
+        "mode2_automatic",
+        input={"query": STROKE},
+        stream_mode=["updates", "custom"],
+        stream_subgraphs=True,
+    ):
+        events.append((part.event, part.data))
+    progress = [
+        (i, data)
+        for i, (kind, data) in enumerate(events)
+        if kind.startswith("custom") and isinstance(data, dict)
+    ]
+    finished = {(d["tier"], d["branch"]) for _, d in progress if d["event"] == "branch_finished"}
+    started = {(d["tier"], d["branch"]) for _, d in progress if d["event"] == "branch_started"}
+    assert len(finished) == 6 and started == finished
+    # The tiers fill in before the answer's last update (tier 2's own fan-in).
+    final = max(i for i, (kind, data) in enumerate(events) if kind == "updates" and "tier2" in data)
+    assert all(i < final for i, _ in progress)
+
+
+async def test_manual_mode_interrupts_for_tool_approval_and_resumes(
+    client: LangGraphClient,
+) -> None:
+    thread_id = (await client.threads.create())["thread_id"]
+    inputs = {"query": WARFARIN, "agent_id": "medicines_supplements"}
+    await client.runs.wait(thread_id, "mode1_manual", input=inputs)
+    state = await client.threads.get_state(thread_id)
+    assert state["next"] == ["approve_tools"]
+    (pause,) = state["interrupts"]
+    assert pause["value"]["type"] == "tool_approval"
+    assert "calculator" in [s["name"] for s in pause["value"]["suggested_tools"]]
+
+    result = await client.runs.wait(thread_id, "mode1_manual", command={"resume": ["calculator"]})
+    assert isinstance(result, dict)
+    (tool,) = result["tool_results"]
+    assert (tool["name"], tool["status"], tool["output"]) == ("calculator", "ok", "53")
+    assert "53" in result["response"]
+
+
+async def test_chat_thread_takes_two_turns(client: LangGraphClient) -> None:
+    thread_id = (await client.threads.create())["thread_id"]
+    for question in ("What is asthma?", "How is it treated?"):
+        result = await client.runs.wait(
+            thread_id, "mode4_chat_automatic", input={"query": question, "user_id": "bo"}
+        )
+    assert isinstance(result, dict)
+    messages = result["messages"]
+    assert [m["type"] for m in messages] == ["human", "ai", "human", "ai"]
+    assert messages[2]["content"] == "How is it treated?"
+    assert result["rag_results"][0]["title"] == "Asthma"  # the follow-up kept the topic
+    state = await client.threads.get_state(thread_id)
+    assert len(state["values"]["messages"]) == 4
+
+
+async def test_context_switches_tier1_to_sequential(client: LangGraphClient) -> None:
+    result = await client.runs.wait(
+        None,
+        "mode2_automatic",
+        input={"query": STROKE},
+        context={"enable_parallel_tier1": False, "parallel_timeout_ms": 4000},
+    )
+    assert isinstance(result, dict)
+    meta = result["metadata"]
+    assert meta["parallel_tier1"]["execution"] == "sequential"
+    assert meta["parallel_tier2"]["execution"] == "parallel"
+    assert meta["settings"]["enable_parallel_tier1"] is False
+    assert meta["settings"]["parallel_timeout_ms"] == 4000
+
+
+async def test_hung_service_with_a_short_timeout_still_answers(client: LangGraphClient) -> None:
+    started = time.perf_counter()
+    result = await client.runs.wait(
+        None, "hung_retriever", input={"query": STROKE}, context={"parallel_timeout_ms": 300}
+    )
+    elapsed = time.perf_counter() - started
+    assert isinstance(result, dict)
+    rag = result["metadata"]["parallel_tier1"]["tasks"]["rag_retrieval"]
+    assert rag["status"] == "timed_out"
+    assert result["rag_results"] == [] and result["response"]  # degraded, not failed
+    assert result["metadata"]["parallel_tier1"]["timed_out_tasks"] == 1
+    assert elapsed < 5
