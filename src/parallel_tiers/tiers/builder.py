@@ -2,9 +2,9 @@
 
 Parallel (the default): START fans out to every branch in one step, and the fan-in waits for
 all of them (a barrier, so it runs exactly once). Sequential (`enable_parallel_tierN=False`):
-START goes to the first branch and each branch hands over to the next; the same barrier fires
-after the last one. The setting is read per run from the context, so one compiled graph serves
-both paths, and Studio shows both.
+START goes to the first branch and each branch hands over to the next (`Command(goto=...)`);
+the same barrier fires after the last one. The setting is read per run from the context, so
+one compiled graph serves both paths, and Studio shows both.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import partial
-from itertools import pairwise
 from typing import Any
 
 import structlog
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from parallel_tiers.context import Context, context_of
 from parallel_tiers.tiers.branch import Branch, run_guarded
@@ -88,30 +88,32 @@ def build_tier_graph(tier: Tier) -> CompiledStateGraph[Any, Any, Any, Any]:
         output_schema=tier.output_schema,
     )
     names = [b.name for b in tier.branches]
-    for branch in tier.branches:
-        node = partial(_branch_node, tier.name, branch)
-        builder.add_node(branch.name, node)
+    following: list[str | None] = [*names[1:], None]
+    for branch, after in zip(tier.branches, following, strict=True):
+        node = partial(_branch_node, tier, branch, after)
+        builder.add_node(branch.name, node, destinations=(after,) if after else ())
     builder.add_node(FAN_IN, partial(_fan_in, tier))
 
     def start_route(state: Any, runtime: Runtime[Context]) -> list[str]:
         return names if tier.is_parallel(context_of(runtime)) else names[:1]
 
     builder.add_conditional_edges(START, start_route, names)
-    for current, following in pairwise(names):
-        builder.add_conditional_edges(current, partial(_next_route, tier, following), [following])
     builder.add_edge(names, FAN_IN)
     builder.add_edge(FAN_IN, END)
     return builder.compile(name=tier.name)
 
 
 async def _branch_node(
-    tier: str, branch: Branch, state: dict[str, Any], runtime: Runtime[Context]
-) -> dict[str, Any]:
-    return await run_guarded(tier, branch, state, runtime)
-
-
-def _next_route(tier: Tier, following: str, state: Any, runtime: Runtime[Context]) -> list[str]:
-    return [] if tier.is_parallel(context_of(runtime)) else [following]
+    tier: Tier,
+    branch: Branch,
+    after: str | None,
+    state: dict[str, Any],
+    runtime: Runtime[Context],
+) -> dict[str, Any] | Command[str]:
+    update = await run_guarded(tier.name, branch, state, runtime)
+    if after is None or tier.is_parallel(context_of(runtime)):
+        return update
+    return Command(update=update, goto=after)  # sequential: hand over to the next branch
 
 
 async def _fan_in(tier: Tier, state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
