@@ -13,7 +13,8 @@ The tools are real `BaseTool`s that an agent (or a user) can call:
 `extract_args` reads a tool's arguments out of a natural-language question with one small regex
 extractor per built-in tool, so `ToolSuggester` can offer tools with ready arguments offline.
 
-Each tool lives in the module named for it: `calculator`, `units`, `dates`, `bmi` and `lookup`;
+Each tool lives in a module named for it: `arithmetic` (the calculator), `units`, `dates`, `bmi`
+and `lookup`;
 the extractors are in `extract` and the suggester in `suggest`. Every public name is
 re-exported here, so ``from parallel_tiers.services.tools import ...`` keeps working.
 """
