@@ -4,6 +4,7 @@ parallel-tiers ask "QUESTION" [--mode 1-4] [--agent ID] [--thread ID] [--sequent
 [--timeout-ms N] [--json]
 parallel-tiers ingest CORPUS.jsonl|FOLDER --index DIR
 parallel-tiers bench [--quick] [--repeat N] [--out DIR]
+parallel-tiers eval retrieval|answers|routing --queries FILE [--index DIR] [--limit N] [--json]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, TextIO
 import structlog
 from langchain_core.runnables import RunnableConfig
 
+from parallel_tiers import evals
 from parallel_tiers.context import Context
 from parallel_tiers.modes import MODES, build_mode_graph
 from parallel_tiers.validation import InvalidInputError
@@ -253,6 +255,7 @@ def parser() -> argparse.ArgumentParser:
     i = sub.add_parser("ingest", help="build a persisted retrieval index")
     i.add_argument("corpus", help="a JSONL corpus or a folder of .md/.txt files")
     i.add_argument("--index", required=True, help="index folder to write")
+    evals.add_parser(sub)
     return p
 
 
@@ -261,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "ingest":
         return _ingest(args, sys.stdout)
+    if args.command == "eval":
+        return evals.main(args)
     if args.command == "bench":
         from parallel_tiers import bench
 

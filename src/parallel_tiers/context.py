@@ -80,6 +80,11 @@ class Context:
     """Service extracting and checking citations (`CitationExtractor` protocol)."""
     cost: Any = None
     """Service pricing a generation (`CostTracker` protocol)."""
+    cost_ledger: Any = None
+    """Where `cost_tracking` adds each run's `cost_data`, per thread and per tenant: any object
+    with `add(cost, *, thread_id, tenant_id)`, such as `services.cost.CostLedger` (in-process;
+    share one across runs, read it with `totals(thread_id=...)` / `totals(tenant_id=...)`).
+    None: nothing is accumulated (each run's `cost_data` is still returned)."""
     resilience: Any = None
     """Breaker, latency and limiter state (`Resilience`); None: the process-wide one."""
     metrics: Any = None
@@ -108,6 +113,7 @@ class Context:
 
         return self.metrics or default_metrics()
 
+    @cached_property
     def breaker_policy(self) -> BreakerPolicy:
         """The circuit-breaker settings as a policy."""
         from parallel_tiers.resilience import BreakerPolicy

@@ -132,6 +132,19 @@ def test_markers_after_the_full_stop_belong_to_the_sentence_before() -> None:
     assert all(c["supported"] for c in extract_citations(answer, DOCS))
 
 
+def test_a_marker_closing_a_claim_ends_it_where_pysbd_does_not() -> None:
+    # pysbd keeps "...control [1].) - Broad-spectrum ..." as one sentence; two claims it is.
+    answer = (
+        "(Inhaled corticosteroids are the mainstay of long-term asthma control [1].) - "
+        "Broad-spectrum antibiotics should be started within one hour of recognition [2]."
+    )
+    sentences = answer_sentences(answer)
+    assert [s.markers for s in sentences] == [[1], [2]]
+    assert all(c["supported"] for c in extract_citations(answer, DOCS))
+    # an abbreviation without a marker does not split
+    assert len(answer_sentences("Take e.g. salbutamol. Then rest [1].")) == 2
+
+
 def test_unsupported_claim_citing_a_real_passage() -> None:
     answer = (
         "Inhaled corticosteroids are the mainstay of long-term asthma control [1]. "

@@ -89,4 +89,9 @@ def test_bench_quick_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         ("tier2", "sequential"),
     }
     assert all(r["failures"] == 0 for r in report["tiers"])
+    assert {r["tier"] for r in report["overhead"]} == {"tier1", "tier2"}
+    assert all(r["errors"] == 0 for r in report["mode_run"] + report["concurrency"])
+    assert report["memory"]["pending_tasks_after"] == 0
+    assert report["targets"] and all("met" in t for t in report["targets"])
+    assert "tiers.png" in report["charts"] and (tmp_path / "tiers.png").is_file()
     assert "speedup" in capsys.readouterr().out

@@ -4,7 +4,11 @@ import asyncio
 
 import genai_prices
 import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langgraph.checkpoint.memory import InMemorySaver
 
+from parallel_tiers import Context, build_mode_graph
 from parallel_tiers.services.cost import (
     PRICE_SOURCE,
     CostLedger,
@@ -158,3 +162,61 @@ async def test_ledger_totals_per_thread_and_tenant() -> None:
     assert ledger.totals(thread_id="nope")["runs"] == 0
     with pytest.raises(ValueError, match="not both"):
         ledger.totals(thread_id="t1", tenant_id="acme")
+
+
+# ---------------------------------------------------------------------------------- in a run
+
+
+class _UsageModel(GenericFakeChatModel):
+    """A fake chat model that reports usage, named like a priced provider model."""
+
+    model_name: str = "openai:gpt-4o-mini"
+
+
+def _reply(text: str) -> AIMessage:
+    return AIMessage(content=text, usage_metadata={**USAGE})  # type: ignore[typeddict-item]
+
+
+async def test_cost_ledger_in_the_context_adds_up_per_thread_and_tenant() -> None:
+    ledger = CostLedger()
+    model = _UsageModel(messages=iter([_reply("Answer one [1]."), _reply("Answer two [1].")]))
+    graph = build_mode_graph(4, checkpointer=InMemorySaver())
+    ctx = Context(model=model, cost_ledger=ledger)
+    for question in ("What is asthma?", "How is it treated?"):
+        out = await graph.ainvoke(
+            {"query": question, "tenant_id": "acme", "user_id": "ann"},
+            config={"configurable": {"thread_id": "t-1"}},
+            context=ctx,
+        )
+        assert out["cost_data"]["input_tokens"] == 1200  # the model's own usage, not estimated
+        assert out["cost_data"]["tokens_estimated"] is False
+    one_run = await CostTracker().atrack("openai:gpt-4o-mini", USAGE)
+    thread = ledger.totals(thread_id="t-1")
+    assert (thread["runs"], thread["total_tokens"]) == (2, 3000)
+    assert thread["total_cost_usd"] == pytest.approx(2 * one_run["total_cost_usd"])
+    assert ledger.totals(tenant_id="acme") == thread
+    assert ledger.totals(tenant_id="other")["runs"] == 0
+
+
+async def test_unknown_model_in_a_run_is_flagged_not_priced() -> None:
+    ledger = CostLedger()
+    model = GenericFakeChatModel(messages=iter([_reply("An answer [1].")]))
+    out = await build_mode_graph(2).ainvoke(
+        {"query": "What is asthma?", "tenant_id": "acme"},
+        context=Context(model=model, cost_ledger=ledger),
+    )
+    cost = out["cost_data"]
+    assert cost["model"] == "GenericFakeChatModel"
+    assert (cost["total_cost_usd"], cost["price_unknown"], cost["total_tokens"]) == (
+        None,
+        True,
+        1500,
+    )
+    totals = ledger.totals(tenant_id="acme")
+    assert (totals["runs"], totals["unknown_price_runs"], totals["total_cost_usd"]) == (1, 1, 0.0)
+    assert ledger.totals()["runs"] == 1  # no thread: counted overall and per tenant only
+
+
+async def test_no_ledger_no_accumulation() -> None:
+    out = await build_mode_graph(2).ainvoke({"query": "What is asthma?"})
+    assert out["cost_data"]["total_cost_usd"] == 0.0  # the offline model costs nothing

@@ -335,3 +335,29 @@ def test_model_name_of() -> None:
     assert model_name_of(ExtractiveChatModel(model_name="custom")) == "custom"
     fake = GenericFakeChatModel(messages=iter([AIMessage("x")]))
     assert model_name_of(fake) == "GenericFakeChatModel"
+
+
+# ---------------------------------------------------------------------------------- topic
+
+
+NMO = {
+    "id": "nmo",
+    "title": "Neuromyelitis optica (treatment)",
+    "source": "NINDS",
+    "content": (
+        "- There is no cure for NMO, but therapies can shorten attacks. "
+        "- High-dose steroids are given for an attack. "
+        "The NINDS supports research on the immune system."
+    ),
+}
+
+
+def test_a_passage_titled_with_the_topic_answers_even_in_other_words() -> None:
+    # The body never says "neuromyelitis optica" nor "treatment": the title names the topic,
+    # and the sentences about treating (cure, therapies) come first.
+    answer = _answer("What are the treatments for Neuromyelitis Optica?", [NMO])
+    assert answer != NOT_FOUND
+    assert answer.startswith("There is no cure for NMO, but therapies can shorten attacks [1].")
+    assert "- " not in answer  # list bullets are not quoted
+    # a passage whose title is off topic still gives the honest fallback
+    assert _answer("What are the treatments for gout?", [NMO]) == NOT_FOUND

@@ -125,3 +125,25 @@ async def test_empty_answer(answer: str) -> None:
     score, metrics = await QualityScorer().ascore(QUERY, answer, RELEVANT)
     assert score is None
     assert metrics["reason"] == "empty answer"
+
+
+async def test_topic_words_leave_the_question_type_out() -> None:
+    # A faithful quote from a passage on another disease's causes shares "causes" with the
+    # question, not its topic: no coverage, no relevance.
+    other = [{"id": "x", "title": "Gout (causes)", "source": "s", "score": 1.0,
+              "content": "Gout is caused by uric acid crystals in a joint."}]  # fmt: skip
+    answer = "Gout is caused by uric acid crystals in a joint [1]."
+    score, metrics = await QualityScorer().ascore("What causes anemia?", answer, other)
+    _check_ranges(score, metrics)
+    assert metrics["groundedness"] == 1.0
+    assert metrics["query_coverage"] == metrics["evidence_relevance"] == 0.0
+    on_topic, _ = await QualityScorer().ascore("What causes gout?", answer, other)
+    assert on_topic == 1.0 and score == 0.5
+
+
+def test_every_metric_is_documented_with_its_range() -> None:
+    import parallel_tiers.services.quality as quality
+
+    doc = quality.__doc__ or ""
+    for field in (*RANGED, "answer_sentences", "cited_sentences", "unsupported_claims", "reason"):
+        assert f"\n{field} " in doc, field

@@ -43,7 +43,11 @@ def build_mode_graph(
     choose = "load_agent" if spec.manual else "select_agent"
     builder.add_node(choose, nodes.load_agent if spec.manual else nodes.select_agent)
     builder.add_node("tier1", build_tier1_graph())
-    builder.add_node("approve_tools", partial(nodes.approve_tools, spec))
+    builder.add_node(
+        "approve_tools",
+        partial(nodes.approve_tools, spec),
+        destinations=("execute_tools", "generate"),
+    )
     builder.add_node("execute_tools", nodes.execute_tools)
     builder.add_node("generate", nodes.generate)
     builder.add_node("tier2", build_tier2_graph())
@@ -51,8 +55,7 @@ def build_mode_graph(
         "validate_input",
         choose,
         "tier1",
-        "approve_tools",
-        "execute_tools",
+        "approve_tools",  # then execute_tools, or straight to generate (Command)
         "generate",
         "tier2",
     ]
@@ -61,7 +64,9 @@ def build_mode_graph(
         steps.append("save_turn")
     builder.add_edge(START, steps[0])
     for current, following in pairwise(steps):
-        builder.add_edge(current, following)
+        if current != "approve_tools":
+            builder.add_edge(current, following)
+    builder.add_edge("execute_tools", "generate")
     builder.add_edge(steps[-1], END)
     return builder.compile(
         checkpointer=checkpointer, store=store, name=name or f"mode{spec.number}_{spec.name}"

@@ -12,12 +12,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, get_bu
 from langchain_core.runnables import RunnableConfig
 from langgraph.constants import CONFIG_KEY_CHECKPOINTER
 from langgraph.runtime import Runtime
-from langgraph.types import interrupt
+from langgraph.types import Command, interrupt
 
 from parallel_tiers.context import Context, context_of
 from parallel_tiers.modes.spec import Mode
 from parallel_tiers.services.generation import build_messages
 from parallel_tiers.services.memory import fallback_store
+from parallel_tiers.services.retrieval import BM25Retriever, documents_to_results
 from parallel_tiers.state import State
 from parallel_tiers.tiers.retrieval import earlier_questions
 from parallel_tiers.validation import InvalidInputError, check_agent_and_tools, validate_run
@@ -74,10 +75,23 @@ async def load_agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 async def select_agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Automatic modes: rank the registry against the question; keep ranking and reason."""
-    selection = context_of(runtime).services.agents.select(
-        state["query"], history=earlier_questions(state)
-    )
+    """Automatic modes: rank the registry against the question; keep ranking and reason.
+
+    When experts own passage sources and the retriever is the embedded BM25 index (in-process,
+    well under a millisecond), its top passages are evidence too. Another retriever, possibly
+    remote, is not called a second time before tier 1: routing then uses domain terms only.
+    """
+    ctx = context_of(runtime)
+    registry = ctx.services.agents
+    retriever = ctx.services.retriever
+    evidence: list[dict[str, Any]] = []
+    if (
+        registry.uses_sources
+        and isinstance(retriever, BM25Retriever)
+        and state.get("enable_rag") is not False
+    ):
+        evidence = documents_to_results(retriever.search(state["query"], registry.evidence_k))
+    selection = registry.select(state["query"], history=earlier_questions(state), evidence=evidence)
     return {
         "selected_agent": {
             **selection.agent.summary(),
@@ -94,8 +108,8 @@ def _has_checkpointer(config: RunnableConfig) -> bool:
 
 async def approve_tools(
     mode: Mode, state: State, runtime: Runtime[Context], config: RunnableConfig
-) -> dict[str, Any]:
-    """Decide which suggested tool calls may run.
+) -> Command[str]:
+    """Decide which suggested tool calls may run; go on to `execute_tools` only if any may.
 
     Automatic modes approve every suggestion the agent allows. Manual modes run only the
     tools the caller confirmed: from `confirmed_tools`, or, when none were given and a
@@ -105,9 +119,9 @@ async def approve_tools(
     allowed = set((state.get("selected_agent") or {}).get("allowed_tools") or [])
     suggestions = [s for s in suggestions if s["name"] in allowed]
     if state.get("enable_tools") is False or not suggestions:
-        return {"approved_tools": []}
+        return _approve([])
     if not mode.manual:
-        return {"approved_tools": suggestions}
+        return _approve(suggestions)
     confirmed = state.get("confirmed_tools")
     if confirmed is None and _has_checkpointer(config):
         answer = interrupt(
@@ -128,7 +142,13 @@ async def approve_tools(
                 ]
             )
     chosen = set(confirmed or [])
-    return {"approved_tools": [s for s in suggestions if s["name"] in chosen]}
+    return _approve([s for s in suggestions if s["name"] in chosen])
+
+
+def _approve(calls: list[dict[str, Any]]) -> Command[str]:
+    if calls:
+        return Command(update={"approved_tools": calls}, goto="execute_tools")
+    return Command(update={"approved_tools": [], "tool_results": []}, goto="generate")
 
 
 async def execute_tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -187,19 +207,14 @@ async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         history=history,
     )
     model_name = services.model_name
-    breakers, policy = ctx.resilience_state.breakers, ctx.breaker_policy()
+    breakers, policy = ctx.resilience_state.breakers, ctx.breaker_policy
     start = time.perf_counter()
     update: dict[str, Any] = {}
     try:
         if ctx.circuit_breaker and not await breakers.allow(GENERATION, policy):
             raise CircuitOpenError("the model failed repeatedly; its circuit breaker is open")
-        model: Any = services.model
-        if ctx.generation_retries:
-            model = model.with_retry(
-                stop_after_attempt=ctx.generation_retries + 1, wait_exponential_jitter=False
-            )
         try:
-            reply = await model.ainvoke(messages)
+            reply = await _ainvoke_with_retries(services.model, messages, ctx.generation_retries)
         except Exception:
             if ctx.circuit_breaker:
                 await breakers.record(GENERATION, True, policy)
@@ -241,6 +256,21 @@ async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "generation": generation,
         "metadata": {"generation": {k: generation[k] for k in ("model", "duration_ms", "status")}},
     }
+
+
+async def _ainvoke_with_retries(model: Any, messages: list[BaseMessage], retries: int) -> Any:
+    """Call the model, trying again up to `retries` times; the last error propagates.
+
+    A plain loop: wrapping the model in `with_retry()` on every run cost about 0.7 ms a run.
+    """
+    for attempt in range(retries + 1):
+        try:
+            return await model.ainvoke(messages)
+        except Exception:
+            if attempt == retries:
+                raise
+            log.info("generation_retry", attempt=attempt + 1)
+    raise AssertionError("unreachable")
 
 
 async def save_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:

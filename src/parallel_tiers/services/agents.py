@@ -2,14 +2,30 @@
 
 Registry file format (JSON)::
 
-    {"agents": [{"id": "neurology", "name": "Neurology expert",
+    {"default_agent": "healthy_ageing",
+     "agents": [{"id": "neurology", "name": "Neurology expert",
                  "description": "Brain, spinal cord and nerve conditions ...",
                  "domains": ["stroke", "migraine", ...],
+                 "sources": ["NINDS"],
                  "allowed_tools": ["calculator", "knowledge_base_lookup"],
                  "system_prompt": "You are ..."}]}
 
-`id` is what manual modes take as `agent_id`; `domains` and `description` are what automatic
-modes rank against the question; `allowed_tools` bounds which tools may ever run for the agent.
+`id` (required, unique) is what manual modes take as `agent_id`; `name` and `description` are
+required. `domains` and `description` are what automatic modes rank against the question;
+`allowed_tools` bounds which tools may ever run for the agent; `system_prompt` defaults to a
+generic one. `sources` (optional, added with the MedQuAD corpus; files without it still load)
+lists the passage `source` values the expert owns: when the retriever's top passages come from
+an owned source, that is evidence for the expert (see `AgentRegistry.select`). A source may be
+owned by one agent only. `default_agent` (optional) answers when nothing matches.
+
+The bundled registry maps the 12 NIH sites of MedQuAD to the 8 experts: CancerGov to oncology;
+GHR (Genetics Home Reference) and GARD (Genetic and Rare Diseases) to genetics and rare
+diseases; NIDDK to digestive, kidney and endocrine; NINDS to neurology; NHLBI to heart, lung
+and blood; MPlusDrugs and MPlusHerbsSuppls (MedlinePlus drugs, herbs and supplements) to
+medicines; CDC to infectious disease; NIHSeniorHealth to healthy ageing; and the two
+general-audience encyclopedias, MPlusHealthTopics (MedlinePlus health topics) and ADAM
+(A.D.A.M. medical encyclopedia), also to healthy ageing, whose expert covers general health and
+wellness (no expert owns those broad sites by topic, so the generalist does).
 """
 
 from __future__ import annotations
@@ -17,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -27,6 +43,12 @@ from typing import Any
 from parallel_tiers.services.text import tokenize
 
 DEFAULT_REGISTRY = "agents.json"
+KEYWORD_WEIGHT = 1.0
+"""Weight of the domain-match share in `AgentRegistry.select`."""
+EVIDENCE_WEIGHT = 2.0
+"""Weight of the retrieval-evidence share in `AgentRegistry.select`."""
+EVIDENCE_K = 3
+"""How many retrieved passages the automatic modes give `select` as evidence."""
 
 
 class UnknownAgentError(ValueError):
@@ -42,6 +64,7 @@ class Agent:
     description: str
     domains: tuple[str, ...] = ()
     allowed_tools: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
     system_prompt: str = "You are a careful expert assistant."
 
     def summary(self) -> dict[str, Any]:
@@ -64,6 +87,8 @@ class AgentRegistry:
 
     agents: dict[str, Agent]
     default_id: str | None = None
+    evidence_k: int = EVIDENCE_K
+    """How many retrieved passages `select` should get as evidence."""
     _profiles: dict[str, Counter[str]] = field(init=False, repr=False)
     _idf: dict[str, float] = field(init=False, repr=False)
 
@@ -82,10 +107,18 @@ class AgentRegistry:
     def from_agents(cls, agents: Iterable[Agent], default_id: str | None = None) -> AgentRegistry:
         """Build a registry from `Agent`s (ids must be unique)."""
         by_id: dict[str, Agent] = {}
+        owners: dict[str, str] = {}
         for agent in agents:
             if agent.id in by_id:
                 raise ValueError(f"agents: duplicate agent id {agent.id!r}")
             by_id[agent.id] = agent
+            for source in agent.sources:
+                if source in owners:
+                    raise ValueError(
+                        f"agents: source {source!r} is owned by both {owners[source]!r} "
+                        f"and {agent.id!r}"
+                    )
+                owners[source] = agent.id
         return cls(by_id, default_id=default_id)
 
     @classmethod
@@ -112,6 +145,7 @@ class AgentRegistry:
                     description=str(row["description"]),
                     domains=tuple(row.get("domains", ())),
                     allowed_tools=tuple(row.get("allowed_tools", ())),
+                    sources=tuple(str(x) for x in row.get("sources", ())),
                     system_prompt=str(row.get("system_prompt") or Agent.system_prompt),
                 )
             )
@@ -131,17 +165,75 @@ class AgentRegistry:
                 f"agent_id: unknown agent {agent_id!r}; known agents: {', '.join(self.ids)}"
             ) from None
 
-    def select(self, query: str, history: Sequence[str] = ()) -> Selection:
-        """Rank every agent against the question (and, more weakly, the earlier turns).
+    def source_owners(self) -> dict[str, str]:
+        """Each owned passage `source`, mapped to the id of the agent owning it."""
+        return {source: a.id for a in self.agents.values() for source in a.sources}
 
-        Score: sum over the question's content words of idf x term weight in the agent's
-        profile (domains count twice, name and description once); earlier turns count half.
-        Scores are normalised to shares of the total. With no match at all, the registry's
-        `default_agent` (else the first agent) answers, and the reason says so.
+    @property
+    def uses_sources(self) -> bool:
+        """Whether any agent owns a source (else retrieval evidence cannot change a choice)."""
+        return any(a.sources for a in self.agents.values())
+
+    def select(
+        self,
+        query: str,
+        history: Sequence[str] = (),
+        evidence: Sequence[Mapping[str, Any]] = (),
+    ) -> Selection:
+        """Rank every agent against the question, its earlier turns and retrieval evidence.
+
+        Two shares, each summing to 1 over the agents, are added:
+
+        * domain match, weight `KEYWORD_WEIGHT`: sum over the question's content words of idf x
+          term weight in the agent's profile (domains count twice, name and description once);
+          earlier turns count half;
+        * evidence, weight `EVIDENCE_WEIGHT`: the passages retrieved for the question
+          (`rag_results`-like mappings with `source`, best first), the passage at rank r
+          counting 1/r for the agent owning its source; passages from sources nobody owns
+          count for nobody but stay in the total, so weak evidence weighs little.
+
+        The ranking's `score` is each agent's share of the sum (the shares add up to 1),
+        `raw` its domain match and `evidence` its evidence share. With neither a domain match
+        nor owned evidence, the registry's `default_agent` (else the first agent) answers, and
+        the reason says so.
         """
-        weights: dict[str, float] = dict.fromkeys(tokenize(query), 0.0)
+        raw, matched = self._domain_match(query, history)
+        keyword_total = sum(raw.values())
+        owned, evidence_share = self._evidence(evidence)
+        combined = {
+            a: KEYWORD_WEIGHT * (raw[a] / keyword_total if keyword_total else 0.0)
+            + EVIDENCE_WEIGHT * evidence_share.get(a, 0.0)
+            for a in self.agents
+        }
+        total = sum(combined.values())
+        order = sorted(combined, key=lambda a: (-combined[a], a))
+        ranking: list[dict[str, Any]] = [
+            {
+                "agent_id": a,
+                "score": round(combined[a] / total, 4) if total else 0.0,
+                "raw": round(raw[a], 4),
+                "evidence": round(evidence_share.get(a, 0.0), 4),
+            }
+            for a in order
+        ]
+        if total == 0:
+            fallback = self.default_id or next(iter(self.agents))
+            reason = f"no domain terms matched the question; fell back to {fallback!r}"
+            return Selection(self.agents[fallback], ranking, reason)
+        best = order[0]
+        parts = [f"best combined match ({ranking[0]['score']:.0%} of total)"]
+        if matched[best]:
+            parts.append(f"matched: {', '.join(sorted(matched[best])[:6])}")
+        if owned.get(best):
+            parts.append(f"top passages from {', '.join(owned[best])}")
+        return Selection(self.agents[best], ranking, "; ".join(parts))
+
+    def _domain_match(
+        self, query: str, history: Sequence[str]
+    ) -> tuple[dict[str, float], dict[str, list[str]]]:
+        weights: dict[str, float] = {}
         for t in tokenize(query):
-            weights[t] += 1.0
+            weights[t] = weights.get(t, 0.0) + 1.0
         for turn in history:
             for t in tokenize(turn):
                 weights[t] = weights.get(t, 0.0) + 0.5
@@ -153,24 +245,28 @@ class AgentRegistry:
                 weights[t] * self._idf[t] * (1 + math.log(profile[t])) for t in hits
             )
             matched[agent_id] = hits
-        total = sum(raw.values())
-        order = sorted(raw, key=lambda a: (-raw[a], a))
-        ranking: list[dict[str, Any]] = [
-            {
-                "agent_id": a,
-                "score": round(raw[a] / total, 4) if total else 0.0,
-                "raw": round(raw[a], 4),
-            }
-            for a in order
-        ]
-        if total == 0:
-            fallback = self.default_id or next(iter(self.agents))
-            reason = f"no domain terms matched the question; fell back to {fallback!r}"
-            return Selection(self.agents[fallback], ranking, reason)
-        best = order[0]
-        terms = ", ".join(sorted(matched[best])[:6])
-        reason = f"highest domain match ({ranking[0]['score']:.0%} of total); matched: {terms}"
-        return Selection(self.agents[best], ranking, reason)
+        return raw, matched
+
+    def _evidence(
+        self, evidence: Sequence[Mapping[str, Any]]
+    ) -> tuple[dict[str, list[str]], dict[str, float]]:
+        owners = self.source_owners()
+        weight_total = 0.0
+        share: dict[str, float] = {}
+        owned: dict[str, list[str]] = {}
+        for rank, passage in enumerate(evidence, 1):
+            weight = 1.0 / rank
+            weight_total += weight
+            source = str(passage.get("source") or "")
+            owner = owners.get(source)
+            if owner is None:
+                continue
+            share[owner] = share.get(owner, 0.0) + weight
+            if source not in owned.setdefault(owner, []):
+                owned[owner].append(source)
+        if weight_total:
+            share = {a: w / weight_total for a, w in share.items()}
+        return owned, share
 
 
 @lru_cache(maxsize=8)

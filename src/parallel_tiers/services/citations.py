@@ -45,6 +45,9 @@ MIN_COVERAGE_WORDS = 3
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+\])+")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?)])")
+# A marker group closed by final punctuation ends a claim, even where pysbd sees no sentence
+# end ("... information [1].) - Next claim [2].").
+_CLAIM_END = re.compile(r"\[\d+\][.!?]+[\"')\]\u201d\u2019]*(\s+)(?=\S)")
 
 
 def _normalise(text: str) -> str:
@@ -107,7 +110,8 @@ def answer_sentences(answer: str) -> list[AnswerSentence]:
     sentence before when there is one).
     """
     result: list[AnswerSentence] = []
-    for raw in split_sentences(answer or ""):
+    pieces = (piece for s in split_sentences(answer or "") for piece in _split_claims(s))
+    for raw in pieces:
         lead = _LEADING_MARKERS.match(raw)
         if lead and result:
             _add_markers(result[-1], markers(lead.group()))
@@ -118,6 +122,15 @@ def answer_sentences(answer: str) -> list[AnswerSentence]:
             _add_markers(sentence, markers(raw))
             result.append(sentence)
     return result
+
+
+def _split_claims(sentence: str) -> list[str]:
+    pieces, start = [], 0
+    for match in _CLAIM_END.finditer(sentence):
+        pieces.append(sentence[start : match.start(1)])
+        start = match.end(1)
+    pieces.append(sentence[start:])
+    return pieces
 
 
 def _add_markers(sentence: AnswerSentence, found: Sequence[int]) -> None:

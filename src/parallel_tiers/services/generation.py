@@ -34,6 +34,7 @@ from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from rapidfuzz import fuzz
 
+from parallel_tiers.services.questions import INFORMATION, analyse_question, speaks_to
 from parallel_tiers.services.text import markers, split_sentences, strip_markers, tokenize
 
 LOCAL_MODEL = "local:extractive"
@@ -202,6 +203,9 @@ RANK_WEIGHT = 0.1
 """Bonus for sentences of higher-ranked passages (1 for the first, falling linearly)."""
 TITLE_WEIGHT = 0.15
 """Bonus for sentences of the passage whose title best matches the question."""
+TYPE_WEIGHT = 0.3
+"""Bonus for sentences that speak to the kind of answer asked for (`questions.speaks_to`): a
+sentence about treating, for a treatment question."""
 RELATIVE_CUTOFF = 0.45
 """Sentences scoring below this share of the best sentence's score are left out."""
 DUPLICATE_RATIO = 85
@@ -222,9 +226,12 @@ def extractive_answer(parsed: ParsedPrompt, max_sentences: int = 4) -> str:
     """Compose an answer to a parsed prompt from its most relevant source sentences.
 
     Sentences are ranked by BM25 over the question's stemmed content words (each sentence a
-    document), normalised by the best one, plus bonuses for the passage's coverage of the
-    question, its rank and its title matching the question. Only sentences sharing at least one
-    content word with the question are eligible; near-duplicates are skipped. The chosen
+    document, question boilerplate left out), normalised by the best one, plus bonuses for the
+    passage's coverage of the question, its rank, its title matching the question, and the
+    sentence speaking to the type of answer asked for (`TYPE_WEIGHT`). Eligible are the
+    sentences sharing a content word with the question and those of passages whose title
+    shares a word with the question's focus, questions excepted (a passage's "What are the
+    signs of X?" restates the question); near-duplicates are skipped. The chosen
     sentences are grouped by passage (in the sources' order, the retriever's ranking) in
     passage order, each quoted verbatim (minus the passage's own footnote markers) with its
     `[n]` marker before its final punctuation. Tool results come first.
@@ -240,14 +247,16 @@ def extractive_answer(parsed: ParsedPrompt, max_sentences: int = 4) -> str:
 
 
 def _select(parsed: ParsedPrompt, max_sentences: int) -> list[_Candidate]:
-    query = set(tokenize(parsed.question))
+    analysis = analyse_question(parsed.question)
+    query = set(analysis.terms)
     if not query or not parsed.sources or max_sentences < 1:
         return []
     candidates = [
         _Candidate(d, p, s, Counter(tokenize(s)))
         for d, src in enumerate(parsed.sources)
         for p, s in enumerate(_passage_sentences(src["content"]))
-        if len(s.split()) >= MIN_SENTENCE_WORDS
+        # a question in a passage ("What are the signs of X?") restates, it does not answer
+        if len(s.split()) >= MIN_SENTENCE_WORDS and not s.rstrip().endswith("?")
     ]
     if not candidates:
         return []
@@ -257,11 +266,18 @@ def _select(parsed: ParsedPrompt, max_sentences: int) -> list[_Candidate]:
     avg_len = sum(sum(c.terms.values()) for c in candidates) / n or 1.0
     raw = [_bm25(c.terms, query, idf, avg_len) for c in candidates]
     top_raw = max(raw)
-    if top_raw <= 0:
-        return []
+    # A passage whose title names the question's topic is on topic even where its sentences
+    # do not repeat the question's words ("NMO" for "neuromyelitis optica").
+    focus = set(analysis.focus_terms)
+    on_topic = [bool(focus & set(tokenize(src["title"]))) for src in parsed.sources]
+    asked = [t for t in analysis.types if t != INFORMATION]
     doc_bonus = _doc_bonuses(parsed.sources, query, idf)
     for c, r in zip(candidates, raw, strict=True):
-        c.score = r / top_raw + doc_bonus[c.doc] if r > 0 else 0.0
+        if r > 0 or on_topic[c.doc]:
+            c.score = (r / top_raw if top_raw > 0 else 0.0) + doc_bonus[c.doc]
+            c.score += TYPE_WEIGHT if asked and speaks_to(c.text, asked) else 0.0
+    if not any(c.score > 0 for c in candidates):
+        return []
     ranked = sorted(
         (c for c in candidates if c.score > 0), key=lambda c: (-c.score, c.doc, c.position)
     )
@@ -279,11 +295,13 @@ def _select(parsed: ParsedPrompt, max_sentences: int) -> list[_Candidate]:
 @lru_cache(maxsize=1024)
 def _passage_sentences(content: str) -> tuple[str, ...]:
     # pysbd takes about 1 ms a passage, and the same passages come back across questions.
-    # A passage's own footnote markers ("[12]") are dropped so they cannot pass for citations.
-    return tuple(
+    # A passage's own footnote markers ("[12]") are dropped so they cannot pass for citations,
+    # and list bullets ("- item") are dropped so each quote starts a sentence of its own.
+    sentences = (
         _SPACE_BEFORE_PUNCT.sub(r"\1", strip_markers(s)) if markers(s) else s
         for s in split_sentences(content)
     )
+    return tuple(text for text in (_BULLET.sub("", s) for s in sentences) if text)
 
 
 def _bm25(terms: Counter[str], query: set[str], idf: Mapping[str, float], avg_len: float) -> float:
@@ -316,6 +334,7 @@ def _doc_bonuses(
 
 
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
+_BULLET = re.compile(r"^(?:[-*\u2022]\s+)+")
 _FINAL_PUNCT = re.compile(r"([.!?]+[\"')\]\u201d\u2019]*)$")
 
 

@@ -1,6 +1,43 @@
 """Answer quality: lexical measurements of how grounded and on-topic an answer is.
 
-All metrics are computed from the query, the answer and the passages; nothing calls a model.
+All metrics are computed from the query, the answer and the passages; nothing calls a model, so
+the score works offline and costs well under a millisecond for a short answer.
+
+`quality_metrics` fields (the answer is split into sentences as in `citations`, markers
+removed; a "topic word" is a stemmed content word of the question's focus, i.e. without its
+type cues such as "symptoms of" or question boilerplate, see `questions.analyse_question`):
+
+=====================  =========================  ==================================================
+field                  range                      meaning
+=====================  =========================  ==================================================
+groundedness           0..1                       share of answer sentences supported
+                                                  (`citations.check_support`) by a passage one of
+                                                  their own markers cites
+citation_precision     0..1, or None              share of (sentence, distinct marker) pairs whose
+                                                  marker resolves to a passage supporting the
+                                                  sentence; None when the answer has no marker
+query_coverage         0..1, or None              share of the question's topic words found in the
+                                                  answer; None when the question has no content
+                                                  word
+evidence_relevance     0..1, or None              share of the question's topic words found in the
+                                                  passages the answer cites (title and content);
+                                                  None as above
+answer_sentences       int >= 1                   sentences in the answer
+cited_sentences        int, 0..answer_sentences   sentences with at least one marker
+unsupported_claims     list of str                the sentences (markers removed) no cited passage
+                                                  supports, in order; sentences without a marker
+                                                  included
+reason                 str (only when no score)   why there is no score ("empty answer")
+=====================  =========================  ==================================================
+
+`quality_score` (0..1, or None for an empty answer) is `WEIGHTS`-weighted:
+`0.5 * groundedness + 0.25 * query_coverage + 0.25 * evidence_relevance`, the weights of None
+metrics left out and the rest renormalised. Groundedness alone cannot tell an on-topic answer
+from a faithful quote of the wrong passage; the two topic metrics do, which is why the topic
+words leave the type cues out: an unrelated passage on the "causes" of another disease shares
+"causes" with the question, not its topic. Measured on MedQuAD (`parallel-tiers eval answers`),
+answers built from the relevant passages outscore answers built from unrelated ones with a ROC
+AUC reported in the README.
 """
 
 from __future__ import annotations
@@ -14,6 +51,7 @@ from parallel_tiers.services.citations import (
     passage_text,
     resolve,
 )
+from parallel_tiers.services.questions import analyse_question
 from parallel_tiers.services.text import strip_markers, tokenize
 
 WEIGHTS = {"groundedness": 0.5, "query_coverage": 0.25, "evidence_relevance": 0.25}
@@ -29,19 +67,9 @@ def score_answer(
 ) -> tuple[float | None, dict[str, Any]]:
     """Score `answer` to `query` given the passages its `[n]` markers cite.
 
-    Metrics (shares in 0..1):
-
-    * `groundedness`: answer sentences supported (`check_support`) by a passage they cite;
-    * `citation_precision`: (sentence, distinct marker) pairs whose marker resolves to a passage
-      that supports the sentence; None when the answer has no marker;
-    * `query_coverage`: the query's content words (`tokenize`) found in the answer;
-    * `evidence_relevance`: the query's content words found in the cited passages;
-    * `answer_sentences`, `cited_sentences`: counts; `unsupported_claims`: sentences no cited
-      passage supports.
-
-    Score: `0.5 * groundedness + 0.25 * query_coverage + 0.25 * evidence_relevance`. When the
-    query has no content words the two query metrics are None and the score is groundedness
-    alone (the weights of the available metrics are renormalised).
+    The metrics and the score are described in this module's docstring. When the query has
+    no content words the two query metrics are None and the score is groundedness alone (the
+    weights of the available metrics are renormalised).
 
     Returns:
         `(quality_score, quality_metrics)`; the score is None, and the metrics carry a
@@ -71,7 +99,7 @@ def score_answer(
         grounded += supported
         if not supported:
             unsupported.append(sentence.text)
-    query_terms = set(tokenize(query))
+    query_terms = set(analyse_question(query).focus_terms)
     answer_terms = set(tokenize(strip_markers(answer)))
     metrics: dict[str, Any] = {
         "groundedness": _share(grounded, len(sentences)),

@@ -76,7 +76,7 @@ async def run_guarded(
     skip = branch.skip_reason(state)
     if skip is not None:
         status, update, error = "skipped", branch.default(), skip
-    elif ctx.circuit_breaker and not await res.breakers.allow(branch.name, ctx.breaker_policy()):
+    elif ctx.circuit_breaker and not await res.breakers.allow(branch.name, ctx.breaker_policy):
         status, update, error = "circuit_open", branch.default(), "circuit breaker open"
     else:
         if ctx.adaptive_timeout:
@@ -113,7 +113,7 @@ async def run_guarded(
     duration_ms = round((end - start) * 1000, 3)
     if status in ("ok", "failed", "timed_out"):
         if ctx.circuit_breaker:
-            await res.breakers.record(branch.name, status != "ok", ctx.breaker_policy())
+            await res.breakers.record(branch.name, status != "ok", ctx.breaker_policy)
         if status == "ok":
             await res.latencies.add(branch.name, duration_ms - queue_ms)
     record = {

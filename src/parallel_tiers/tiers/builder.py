@@ -15,9 +15,10 @@ from functools import partial
 from typing import Any
 
 import structlog
+from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.runtime import Runtime
+from langgraph.runtime import CONFIG_KEY_RUNTIME, Runtime
 from langgraph.types import Command
 
 from parallel_tiers.context import Context, context_of
@@ -94,13 +95,32 @@ def build_tier_graph(tier: Tier) -> CompiledStateGraph[Any, Any, Any, Any]:
         builder.add_node(branch.name, node, destinations=(after,) if after else ())
     builder.add_node(FAN_IN, partial(_fan_in, tier))
 
-    def start_route(state: Any, runtime: Runtime[Context]) -> list[str]:
-        return names if tier.is_parallel(context_of(runtime)) else names[:1]
-
-    builder.add_conditional_edges(START, start_route, names)
+    builder.add_conditional_edges(START, _StartRoute(tier, names), names)
     builder.add_edge(names, FAN_IN)
     builder.add_edge(FAN_IN, END)
     return builder.compile(name=tier.name)
+
+
+class _StartRoute(Runnable[Any, list[str]]):
+    """Every branch (parallel) or the first one (sequential), per the run's context.
+
+    A plain `Runnable` rather than a function: LangGraph traces a function used as a route as a
+    run of its own, which cost about 0.4 ms on every tier run; this one reads the setting only.
+    """
+
+    name = "start_route"
+
+    def __init__(self, tier: Tier, names: list[str]) -> None:
+        self.tier, self.names = tier, names
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> list[str]:
+        runtime = ((config or {}).get("configurable") or {}).get(CONFIG_KEY_RUNTIME)
+        return self.names if self.tier.is_parallel(context_of(runtime)) else self.names[:1]
+
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[str]:
+        return self.invoke(input, config)
 
 
 async def _branch_node(

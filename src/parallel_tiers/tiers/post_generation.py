@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from langgraph.config import get_config
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
@@ -39,7 +40,7 @@ async def citation_extraction(
 async def cost_tracking(
     state: Mapping[str, Any], ctx: Context, runtime: Runtime[Context]
 ) -> dict[str, Any]:
-    """Price the generation from its token usage."""
+    """Price the generation from its token usage; add it to the context's `cost_ledger`."""
     gen = state.get("generation") or {}
     cost = await ctx.services.cost.atrack(
         str(gen.get("model") or ctx.services.model_name),
@@ -47,7 +48,18 @@ async def cost_tracking(
         prompt_text=str(gen.get("prompt") or ""),
         completion_text=str(state.get("response") or ""),
     )
+    if ctx.cost_ledger is not None and isinstance(cost, Mapping):
+        ctx.cost_ledger.add(cost, thread_id=_thread_id(), tenant_id=state.get("tenant_id"))
     return {"cost_data": dict(cost)}
+
+
+def _thread_id() -> str | None:
+    """The run's checkpointer thread (`configurable.thread_id`), if it has one."""
+    try:
+        thread = (get_config().get("configurable") or {}).get("thread_id")
+    except RuntimeError:  # called outside a graph run
+        return None
+    return str(thread) if thread else None
 
 
 def _check_quality(update: dict[str, Any]) -> None:
