@@ -251,9 +251,13 @@ def _select(parsed: ParsedPrompt, max_sentences: int) -> list[_Candidate]:
     query = set(analysis.terms)
     if not query or not parsed.sources or max_sentences < 1:
         return []
+    # When some passage names the question's focus, passages that never do are off topic:
+    # "warning signs of a stroke" borrows nothing from a passage on the signs of cancer.
+    names_focus = [bool(set(analysis.focus_terms) & _vocabulary(src)) for src in parsed.sources]
     candidates = [
         _Candidate(d, p, s, Counter(tokenize(s)))
         for d, src in enumerate(parsed.sources)
+        if names_focus[d] or not any(names_focus)
         for p, s in enumerate(_passage_sentences(src["content"]))
         # a question in a passage ("What are the signs of X?") restates, it does not answer
         if len(s.split()) >= MIN_SENTENCE_WORDS and not s.rstrip().endswith("?")
@@ -313,6 +317,11 @@ def _bm25(terms: Counter[str], query: set[str], idf: Mapping[str, float], avg_le
             norm = BM25_K1 * (1 - BM25_B + BM25_B * length / avg_len)
             score += idf[t] * tf * (BM25_K1 + 1) / (tf + norm)
     return score
+
+
+def _vocabulary(source: Mapping[str, str]) -> set[str]:
+    """The stemmed content words of a source's title and text."""
+    return set(tokenize(f"{source['title']} {source['content']}"))
 
 
 def _doc_bonuses(
