@@ -88,6 +88,12 @@ _UNIT_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
 )
 
 
+def mentions_units(query: str) -> bool:
+    """Whether `query` has a unit phrasing, so that checking it needs pint's registry."""
+    text = _clean(query)
+    return any(pattern.search(text) for pattern in _UNIT_PATTERNS)
+
+
 def _extract_unit_converter(query: str) -> dict[str, Any] | None:
     text = _clean(query)
     for pattern in _UNIT_PATTERNS:

@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.tools import BaseTool
 
 from parallel_tiers.services.text import tokenize, words
-from parallel_tiers.services.tools.extract import EXTRACTORS, extract_args
+from parallel_tiers.services.tools.extract import EXTRACTORS, extract_args, mentions_units
 from parallel_tiers.services.tools.lookup import LOOKUP_TOOL_NAME
 from parallel_tiers.services.tools.units import unit_registry
 
@@ -67,8 +67,9 @@ class ToolSuggester:
             Dicts with ``name``, ``score`` (0..1), ``reason`` and ``args`` (dict or None).
 
         """
-        if unit_registry.cache_info().currsize == 0:
-            # Off the event loop once: the first unit check loads pint's registry (~0.5 s).
+        if unit_registry.cache_info().currsize == 0 and mentions_units(query):
+            # Off the event loop, once: the first unit check loads pint's registry (~0.5 s);
+            # questions without a unit phrasing never need it.
             await asyncio.to_thread(unit_registry)
         return self.suggest(query, tools, allowed, limit)
 
