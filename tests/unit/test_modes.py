@@ -143,3 +143,14 @@ def test_topology_snapshot(mode: int, snapshot: object) -> None:
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="mode: unknown mode 7"):
         build_mode_graph(7)
+
+
+async def test_generation_tokens_stream_on_messages_mode() -> None:
+    chunks = []
+    async for chunk, meta in build_mode_graph(2).astream(
+        {"query": STROKE}, stream_mode="messages"
+    ):
+        if meta.get("langgraph_node") == "generate":
+            chunks.append(chunk.content)
+    assert len(chunks) > 5  # word by word, not one block
+    assert "[1]" in "".join(chunks)
