@@ -147,9 +147,7 @@ def test_unknown_mode_is_refused() -> None:
 
 async def test_generation_tokens_stream_on_messages_mode() -> None:
     chunks = []
-    async for chunk, meta in build_mode_graph(2).astream(
-        {"query": STROKE}, stream_mode="messages"
-    ):
+    async for chunk, meta in build_mode_graph(2).astream({"query": STROKE}, stream_mode="messages"):
         if meta.get("langgraph_node") == "generate":
             chunks.append(chunk.content)
     assert len(chunks) > 5  # word by word, not one block
