@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from langgraph.store.base import BaseStore
+
     from parallel_tiers.metrics import TierMetrics
     from parallel_tiers.resilience import BreakerPolicy, Resilience
     from parallel_tiers.services import Services
@@ -113,6 +115,12 @@ class Context:
 
         return self.metrics or default_metrics()
 
+    def memory_store_for(self, runtime: Any) -> BaseStore:
+        """The store memory uses: the graph's, else this context's, else the in-process one."""
+        from parallel_tiers.services.memory import fallback_store
+
+        return getattr(runtime, "store", None) or self.memory_store or fallback_store()
+
     @cached_property
     def breaker_policy(self) -> BreakerPolicy:
         """The circuit-breaker settings as a policy."""
@@ -150,11 +158,7 @@ def context_of(runtime: Any) -> Context:
     return ctx
 
 
-_DEFAULT: list[Context] = []
-
-
+@lru_cache(maxsize=1)
 def _default_context() -> Context:
     """One shared default context per process, so default services resolve once."""
-    if not _DEFAULT:
-        _DEFAULT.append(Context())
-    return _DEFAULT[0]
+    return Context()

@@ -17,7 +17,6 @@ from langgraph.types import Command, interrupt
 from parallel_tiers.context import Context, context_of
 from parallel_tiers.modes.spec import Mode
 from parallel_tiers.services.generation import build_messages
-from parallel_tiers.services.memory import fallback_store
 from parallel_tiers.services.retrieval import BM25Retriever, documents_to_results
 from parallel_tiers.state import State
 from parallel_tiers.tiers.retrieval import earlier_questions
@@ -278,7 +277,7 @@ async def save_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if not state.get("user_id") or state.get("error"):
         return {}
     ctx = context_of(runtime)
-    store = runtime.store or ctx.memory_store or fallback_store()
+    store = ctx.memory_store_for(runtime)
     await ctx.services.memory.asave_turn(
         store,
         tenant_id=state.get("tenant_id"),

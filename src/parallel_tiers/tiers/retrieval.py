@@ -10,7 +10,6 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from parallel_tiers.context import Context
-from parallel_tiers.services.memory import fallback_store
 from parallel_tiers.services.retrieval import BM25Retriever, documents_to_results
 from parallel_tiers.state import Tier1Output, Tier1State
 from parallel_tiers.tiers.branch import Branch, expect_list_of_dicts
@@ -66,7 +65,7 @@ async def memory_retrieval(
     state: Mapping[str, Any], ctx: Context, runtime: Runtime[Context]
 ) -> dict[str, Any]:
     """Read the user's memories relevant to the question (tenant and user namespace)."""
-    store = runtime.store or ctx.memory_store or fallback_store()
+    store = ctx.memory_store_for(runtime)
     found = await ctx.services.memory.asearch(
         store,
         tenant_id=state.get("tenant_id"),
