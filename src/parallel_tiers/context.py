@@ -59,6 +59,15 @@ class Context:
     their `priority` input, then in arrival order."""
     generation_retries: int = 2
     """Retries of a failed model call before the run ends with `error_code`."""
+    generation_timeout_ms: int = 60_000
+    """Time limit of generation, retries included; past it the run answers that the model
+    timed out (`error_code` `generation_timed_out`) and tier 2 still runs."""
+    store_timeout_ms: int = 5_000
+    """Time limit of each store call the package makes outside the tiers (saving a chat turn);
+    past it the turn is recorded as not saved (`metadata["save_turn"]`), the answer is kept."""
+    max_history_tokens: int = 4_000
+    """Chat modes: most tokens (approximate) of earlier messages sent to the model with a
+    question; the oldest turns are left out first."""
     model: Any = None
     """A LangChain `BaseChatModel`, an `init_chat_model` string ("openai:gpt-4o-mini"), or None
     for the offline extractive model. Env: PARALLEL_TIERS_MODEL."""
@@ -143,6 +152,9 @@ class Context:
             "circuit_breaker": self.circuit_breaker,
             "adaptive_timeout": self.adaptive_timeout,
             "max_concurrency": self.max_concurrency,
+            "generation_timeout_ms": self.generation_timeout_ms,
+            "store_timeout_ms": self.store_timeout_ms,
+            "max_history_tokens": self.max_history_tokens,
             "model": self.services.model_name,
             "index_path": self.index_path or os.environ.get(ENV_INDEX_PATH) or None,
         }

@@ -8,14 +8,49 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from langchain_core.messages import AnyMessage
-from langgraph.graph.message import add_messages
+from langchain_core.messages import AnyMessage, BaseMessage, convert_to_messages
+from langgraph.graph.message import Messages, add_messages
 from typing_extensions import TypedDict  # pydantic (server schemas) needs it on Python < 3.12
+
+from parallel_tiers.validation import clean_text
+
+MAX_MESSAGE_CHARS = 32_000
+"""Longest text of one message kept in a thread; longer ones are cut (ending in "…")."""
+MAX_NEW_MESSAGES = 200
+"""Most messages one write (a run's `messages` input) adds to a thread: its last ones."""
 
 
 def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
     """Reducer: shallow-merge `right` into `left` (later writes win per key)."""
     return {**(left or {}), **(right or {})}
+
+
+def add_turn_messages(left: Messages, right: Messages) -> Messages:
+    """Reducer of `messages`: LangGraph's `add_messages`, each incoming message made safe first.
+
+    Incoming text loses the characters no checkpointer or store takes (control characters but
+    tab, newline and carriage return; unpaired surrogates) and is cut to `MAX_MESSAGE_CHARS`;
+    one write keeps at most its last `MAX_NEW_MESSAGES` messages. Cleaning here, where the
+    input enters the thread, means nothing unsafe is ever saved: a check that refused the run
+    afterwards would leave the input behind on the thread.
+    """
+    incoming = right if isinstance(right, list) else [right]
+    cleaned = [_clean_message(m) for m in convert_to_messages(incoming[-MAX_NEW_MESSAGES:])]
+    return add_messages(left, cleaned)  # type: ignore[arg-type]
+
+
+def _clean_message(message: BaseMessage) -> BaseMessage:
+    content = message.content
+    if isinstance(content, str):
+        new: Any = clean_text(content, MAX_MESSAGE_CHARS)
+    else:
+        new = [
+            {**block, "text": clean_text(block["text"], MAX_MESSAGE_CHARS)}
+            if isinstance(block, dict) and isinstance(block.get("text"), str)
+            else block
+            for block in content
+        ]
+    return message if new == content else message.model_copy(update={"content": new})
 
 
 class InputState(TypedDict, total=False):
@@ -44,8 +79,9 @@ class InputState(TypedDict, total=False):
 class ChatInputState(InputState, total=False):
     """What a caller passes to a chat mode graph (mode 3 and 4)."""
 
-    messages: Annotated[list[AnyMessage], add_messages]
-    """Conversation history; each turn appends the question and the answer."""
+    messages: Annotated[list[AnyMessage], add_turn_messages]
+    """Conversation history; each turn appends the question and the answer. Text is cleaned
+    and cut as `add_turn_messages` says; the model sees the last `max_history_tokens`."""
 
 
 class OutputState(ChatInputState, total=False):
@@ -92,7 +128,7 @@ class Tier1State(TypedDict, total=False):
     """State of the retrieval tier: what its branches read and write."""
 
     query: str
-    messages: Annotated[list[AnyMessage], add_messages]
+    messages: Annotated[list[AnyMessage], add_turn_messages]
     user_id: str | None
     tenant_id: str | None
     priority: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,14 @@ MAX_ID_CHARS = 256
 MAX_TIMEOUT_MS = 600_000
 
 Id = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_CHARS)]
+
+#: Characters no text input may hold: C0 controls but tab, newline and carriage return, DEL,
+#: and unpaired surrogates (PostgreSQL refuses NUL; no store can encode a lone surrogate).
+_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+#: Ids hold no control character at all (they name store namespaces and log fields).
+_BAD_ID = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_TEXT_FIELDS = ("query",)
+_ID_FIELDS = ("agent_id", "user_id", "tenant_id", "session_id")
 
 
 class InvalidInputError(ValueError):
@@ -59,6 +68,9 @@ class Settings(BaseModel):
     adaptive_timeout_floor_ms: Annotated[StrictInt, Field(gt=0)]
     max_concurrency: Annotated[StrictInt, Field(ge=1)] | None
     generation_retries: Annotated[StrictInt, Field(ge=0, le=10)]
+    generation_timeout_ms: Annotated[StrictInt, Field(gt=0, le=MAX_TIMEOUT_MS)]
+    store_timeout_ms: Annotated[StrictInt, Field(gt=0, le=MAX_TIMEOUT_MS)]
+    max_history_tokens: Annotated[StrictInt, Field(ge=0, le=1_000_000)]
 
 
 def _problems(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
@@ -92,6 +104,7 @@ def validate_run(state: Mapping[str, Any], ctx: Context) -> RunInput:
             problems.append(
                 ("query", f"is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}")
             )
+    problems += _character_problems(state)
     try:
         Settings.model_validate({k: getattr(ctx, k) for k in Settings.model_fields})
     except ValidationError as exc:
@@ -99,6 +112,39 @@ def validate_run(state: Mapping[str, Any], ctx: Context) -> RunInput:
     if problems or parsed is None:
         raise InvalidInputError(problems)
     return parsed
+
+
+def clean_text(text: str, limit: int | None = None) -> str:
+    """`text` without the characters `bad_character` refuses, cut to `limit` characters."""
+    cleaned = _BAD_TEXT.sub("", text) if _BAD_TEXT.search(text) else text
+    return cleaned if limit is None or len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def bad_character(text: str, *, allow_whitespace: bool = True) -> str | None:
+    """Describe the first character of `text` that no store or checkpointer takes, or None."""
+    match = (_BAD_TEXT if allow_whitespace else _BAD_ID).search(text)
+    if match is None:
+        return None
+    char = match.group()
+    kind = "an unpaired surrogate" if "\ud800" <= char <= "\udfff" else "a control character"
+    return f"contains {kind} (U+{ord(char):04X}) at position {match.start()}; remove it"
+
+
+def _character_problems(state: Mapping[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    for name in (*_TEXT_FIELDS, *_ID_FIELDS):
+        value = state.get(name)
+        if isinstance(value, str):
+            found = bad_character(value, allow_whitespace=name in _TEXT_FIELDS)
+            if found:
+                problems.append((name, found))
+    tools = state.get("confirmed_tools")
+    if isinstance(tools, list):
+        for i, name in enumerate(tools):
+            found = isinstance(name, str) and bad_character(name, allow_whitespace=False)
+            if found:
+                problems.append((f"confirmed_tools[{i}]", found))
+    return problems
 
 
 def check_agent_and_tools(

@@ -8,7 +8,14 @@ import uuid
 from typing import Any
 
 import structlog
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, get_buffer_string
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    get_buffer_string,
+    trim_messages,
+)
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import RunnableConfig
 from langgraph.constants import CONFIG_KEY_CHECKPOINTER
 from langgraph.runtime import Runtime
@@ -20,7 +27,12 @@ from parallel_tiers.services.generation import build_messages
 from parallel_tiers.services.retrieval import BM25Retriever, documents_to_results
 from parallel_tiers.state import State
 from parallel_tiers.tiers.retrieval import earlier_questions
-from parallel_tiers.validation import InvalidInputError, check_agent_and_tools, validate_run
+from parallel_tiers.validation import (
+    InvalidInputError,
+    check_agent_and_tools,
+    clean_text,
+    validate_run,
+)
 
 log = structlog.get_logger("parallel_tiers")
 GENERATION = "generation"
@@ -29,6 +41,17 @@ GENERATION = "generation"
 
 class CircuitOpenError(RuntimeError):
     """A call skipped because its service's circuit breaker is open."""
+
+
+class GenerationTimeoutError(TimeoutError):
+    """The model gave no answer within `generation_timeout_ms` (retries included)."""
+
+
+ERROR_CODES: dict[type[Exception], str] = {
+    CircuitOpenError: "circuit_open",
+    GenerationTimeoutError: "generation_timed_out",
+}
+"""`error_code` of a failed generation by cause; any other failure is `generation_failed`."""
 
 
 def _run_id(config: RunnableConfig) -> str:
@@ -188,16 +211,18 @@ async def _run_tool(ctx: Context, call: dict[str, Any]) -> dict[str, Any]:
 async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Answer from the retrieved passages and tool results with the context's chat model.
 
-    The model call is retried `generation_retries` times and guarded by a circuit breaker. A
-    failure does not lose the run: the answer says so plainly, `error` and `error_code`
-    (`generation_failed`, or `circuit_open` when the breaker skipped the call) are set, and
-    tier 2 still prices the prompt that was sent.
+    The model call is retried `generation_retries` times, all within `generation_timeout_ms`,
+    and guarded by a circuit breaker. Chat modes send the last `max_history_tokens` of the
+    conversation. A failure does not lose the run: the answer says so plainly, `error` and
+    `error_code` (`generation_failed`, `generation_timed_out`, or `circuit_open` when the
+    breaker skipped the call) are set, and tier 2 still prices the prompt that was sent.
     """
     ctx = context_of(runtime)
     services = ctx.services
     agent_id = (state.get("selected_agent") or {}).get("id")
     agent = services.agents.get(agent_id) if agent_id in services.agents.agents else None
-    history: list[BaseMessage] = list[BaseMessage](state.get("messages") or [])[:-1]
+    earlier: list[BaseMessage] = list[BaseMessage](state.get("messages") or [])[:-1]
+    history = trim_history(earlier, ctx.max_history_tokens)
     messages = build_messages(
         state["query"],
         state.get("rag_results") or [],
@@ -213,21 +238,26 @@ async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if ctx.circuit_breaker and not await breakers.allow(GENERATION, policy):
             raise CircuitOpenError("the model failed repeatedly; its circuit breaker is open")
         try:
-            reply = await _ainvoke_with_retries(services.model, messages, ctx.generation_retries)
+            reply = await _ainvoke_within(
+                services.model, messages, ctx.generation_retries, ctx.generation_timeout_ms
+            )
         except Exception:
             if ctx.circuit_breaker:
                 await breakers.record(GENERATION, True, policy)
             raise
         if ctx.circuit_breaker:
             await breakers.record(GENERATION, False, policy)
-        response, usage, status = str(reply.text), reply.usage_metadata, "ok"
+        # No checkpointer or store takes NUL and its kind: a model's stray ones are dropped.
+        response, usage, status = clean_text(str(reply.text)), reply.usage_metadata, "ok"
         if isinstance(reply, AIMessage) and "messages" in state:
             update["messages"] = [reply]
     except Exception as exc:
-        usage, status = None, "failed"
-        code = "circuit_open" if isinstance(exc, CircuitOpenError) else "generation_failed"
+        usage = None
+        code = ERROR_CODES.get(type(exc), "generation_failed")
+        status = "timed_out" if code == "generation_timed_out" else "failed"
         response = (
-            "Sorry, no answer could be generated: the language model failed "
+            "Sorry, no answer could be generated: the language model "
+            f"{'did not answer in time' if status == 'timed_out' else 'failed'} "
             f"({type(exc).__name__}). Please try again."
         )
         update.update(error=f"{type(exc).__name__}: {exc}", error_code=code)
@@ -246,15 +276,47 @@ async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "usage": dict(usage) if usage else None,
         "duration_ms": duration_ms,
         "status": status,
+        "history_messages": len(history),
+        "history_left_out": len(earlier) - len(history),
     }
     if not usage:
         generation["prompt"] = get_buffer_string(messages)
+    shown = ("model", "duration_ms", "status", "history_messages", "history_left_out")
     return {
         **update,
         "response": response,
         "generation": generation,
-        "metadata": {"generation": {k: generation[k] for k in ("model", "duration_ms", "status")}},
+        "metadata": {"generation": {k: generation[k] for k in shown}},
     }
+
+
+def trim_history(messages: list[BaseMessage], max_tokens: int) -> list[BaseMessage]:
+    """The most recent `messages` within `max_tokens` (approximate), starting on a question."""
+    if max_tokens <= 0 or not messages:
+        return []
+    return list(
+        trim_messages(
+            messages,
+            max_tokens=max_tokens,
+            token_counter=count_tokens_approximately,
+            strategy="last",
+            start_on="human",
+        )
+    )
+
+
+async def _ainvoke_within(
+    model: Any, messages: list[BaseMessage], retries: int, timeout_ms: int
+) -> Any:
+    """`_ainvoke_with_retries` under one time limit for all attempts."""
+    limit = asyncio.timeout(timeout_ms / 1000)
+    try:
+        async with limit:
+            return await _ainvoke_with_retries(model, messages, retries)
+    except TimeoutError as exc:
+        if limit.expired():
+            raise GenerationTimeoutError(f"no answer within {timeout_ms} ms") from exc
+        raise
 
 
 async def _ainvoke_with_retries(model: Any, messages: list[BaseMessage], retries: int) -> Any:
@@ -273,18 +335,48 @@ async def _ainvoke_with_retries(model: Any, messages: list[BaseMessage], retries
 
 
 async def save_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Chat modes: save the question and answer to the user's memory."""
+    """Chat modes: save the question and answer to the user's memory.
+
+    The store call runs under `store_timeout_ms`. A store that fails or hangs costs the turn
+    its memory, never its answer: `metadata["save_turn"]` records the outcome (`ok`,
+    `failed`, `timed_out`, or `skipped` with no user or a failed generation) and the run ends
+    normally, so the thread is never left waiting at this node.
+    """
     if not state.get("user_id") or state.get("error"):
-        return {}
+        reason = "no user_id" if not state.get("user_id") else "generation failed"
+        return {"metadata": {"save_turn": {"status": "skipped", "error": reason}}}
     ctx = context_of(runtime)
-    store = ctx.memory_store_for(runtime)
-    await ctx.services.memory.asave_turn(
-        store,
-        tenant_id=state.get("tenant_id"),
-        user_id=str(state.get("user_id")),
-        query=state["query"],
-        response=state.get("response") or "",
-        agent_id=(state.get("selected_agent") or {}).get("id"),
-        session_id=state.get("session_id"),
-    )
-    return {}
+    start = time.perf_counter()
+    status, error = "ok", None
+    limit = asyncio.timeout(ctx.store_timeout_ms / 1000)
+    try:
+        async with limit:
+            store = ctx.memory_store_for(runtime)
+            await ctx.services.memory.asave_turn(
+                store,
+                tenant_id=state.get("tenant_id"),
+                user_id=str(state.get("user_id")),
+                query=state["query"],
+                response=state.get("response") or "",
+                agent_id=(state.get("selected_agent") or {}).get("id"),
+                session_id=state.get("session_id"),
+            )
+    except Exception as exc:
+        if limit.expired():
+            status, error = (
+                "timed_out",
+                f"no answer from the store within {ctx.store_timeout_ms} ms",
+            )
+        else:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"[:300]
+        log.warning(
+            "save_turn_failed",
+            status=status,
+            error=error,
+            tenant_id=state.get("tenant_id"),
+            run_id=(state.get("metadata") or {}).get("run_id"),
+        )
+    duration_ms = round((time.perf_counter() - start) * 1000, 3)
+    return {
+        "metadata": {"save_turn": {"status": status, "error": error, "duration_ms": duration_ms}}
+    }

@@ -18,7 +18,15 @@ MAX_EXPRESSION_CHARS = 200
 MAX_EXPONENT = 1000
 """Largest absolute exponent of `**`."""
 MAX_INT_BITS = 10_000
-"""Largest integer (in bits, about 3000 digits) an intermediate result may reach."""
+"""Largest integer (in bits, about 3000 digits) an operand or intermediate result may reach."""
+MAX_ROUND_DIGITS = 400
+"""Largest absolute `ndigits` of `round()` (Python builds 10**ndigits to round an integer)."""
+MAX_DEPTH = 40
+"""Deepest nesting of operations and calls in an expression."""
+
+# Every limit is checked before the operation runs: an operation on Python integers holds the
+# GIL until it is done, so a time limit cannot stop it once started (``round(1, -10**8)``
+# builds a number of 10**8 digits and froze the whole process).
 
 _BINARY_OPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -33,10 +41,20 @@ _UNARY_OPS: dict[type[ast.unaryop], Callable[[Any], Any]] = {
     ast.USub: operator.neg,
     ast.UAdd: operator.pos,
 }
+def _round(value: Number, ndigits: Number | None = None) -> Number:
+    if ndigits is None:
+        return round(value)
+    if not isinstance(ndigits, int):
+        raise ValueError("round(): the number of digits must be a whole number")
+    if abs(ndigits) > MAX_ROUND_DIGITS:
+        raise ValueError(f"round(): the number of digits is limited to ±{MAX_ROUND_DIGITS}")
+    return round(value, ndigits)
+
+
 #: Allowed functions: (implementation, fewest arguments, most arguments).
 _FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "sqrt": (math.sqrt, 1, 1),
-    "round": (round, 1, 2),
+    "round": (_round, 1, 2),
     "abs": (abs, 1, 1),
     "min": (min, 2, 20),
     "max": (max, 2, 20),
@@ -78,20 +96,22 @@ def parse_expression(expression: str) -> ast.Expression:
     return tree
 
 
-def _validate(node: ast.AST) -> None:
+def _validate(node: ast.AST, depth: int = 0) -> None:
     allowed = ", ".join(sorted(_FUNCTIONS))
+    if depth > MAX_DEPTH:
+        raise ValueError(f"the expression is nested more than {MAX_DEPTH} levels deep")
     if isinstance(node, ast.Constant):
         if type(node.value) not in (int, float):
             raise ValueError(f"only numbers are allowed, not {node.value!r}")
     elif isinstance(node, ast.BinOp):
         if type(node.op) not in _BINARY_OPS:
             raise ValueError(f"operator {type(node.op).__name__} is not allowed")
-        _validate(node.left)
-        _validate(node.right)
+        _validate(node.left, depth + 1)
+        _validate(node.right, depth + 1)
     elif isinstance(node, ast.UnaryOp):
         if type(node.op) not in _UNARY_OPS:
             raise ValueError(f"operator {type(node.op).__name__} is not allowed")
-        _validate(node.operand)
+        _validate(node.operand, depth + 1)
     elif isinstance(node, ast.Name):
         if node.id not in _CONSTANTS:
             raise ValueError(f"unknown name {node.id!r}: only pi, e and {allowed}() are allowed")
@@ -106,7 +126,7 @@ def _validate(node: ast.AST) -> None:
         if not fewest <= len(node.args) <= most:
             raise ValueError(f"{node.func.id}() takes {fewest} to {most} arguments")
         for arg in node.args:
-            _validate(arg)
+            _validate(arg, depth + 1)
     elif isinstance(node, ast.Attribute):
         raise ValueError("attribute access is not allowed")
     else:
@@ -136,6 +156,16 @@ def _power(base: Number, exponent: Number) -> Number:
     return _check_size(base**exponent)
 
 
+def _product(left: Number, right: Number) -> Number:
+    if (
+        isinstance(left, int)
+        and isinstance(right, int)
+        and left.bit_length() + right.bit_length() > MAX_INT_BITS + 1
+    ):
+        raise ValueError("the result is too large")
+    return _check_size(left * right)
+
+
 def _evaluate(node: ast.AST) -> Number:
     if isinstance(node, ast.Constant):
         return node.value  # type: ignore[return-value]  # ints and floats only, see _validate
@@ -147,6 +177,8 @@ def _evaluate(node: ast.AST) -> Number:
         left, right = _evaluate(node.left), _evaluate(node.right)
         if isinstance(node.op, ast.Pow):
             return _power(left, right)
+        if isinstance(node.op, ast.Mult):
+            return _product(left, right)
         return _check_size(_BINARY_OPS[type(node.op)](left, right))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         function = _FUNCTIONS[node.func.id][0]

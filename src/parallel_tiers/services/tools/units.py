@@ -41,8 +41,14 @@ def unit_registry() -> pint.UnitRegistry:
     return pint.UnitRegistry()
 
 
+MAX_UNIT_CHARS = 64
+"""Longest unit name accepted (pint parses unit expressions; a long one is refused first)."""
+
+
 def resolve_unit(name: str) -> str:
     """Map a friendly unit name ("lbs", "°C", "celsius") to one pint understands."""
+    if len(name) > MAX_UNIT_CHARS:
+        raise ValueError(f"unit name longer than {MAX_UNIT_CHARS} characters")
     cleaned = " ".join(name.strip().split())
     return UNIT_ALIASES.get(cleaned.lower(), cleaned)
 
