@@ -1,10 +1,15 @@
 """The `parallel-tiers` command: ask a question, ingest a corpus.
 
-parallel-tiers ask "QUESTION" [--mode 1-4] [--agent ID] [--thread ID] [--sequential]
-[--timeout-ms N] [--json]
+parallel-tiers ask "QUESTION" [--mode 1-4] [--agent ID] [--thread ID] [--confirm TOOL]
+[--user ID] [--tenant ID] [--sequential] [--timeout-ms N] [--index DIR] [--model SPEC]
+[--no-rag] [--no-tools] [--json] [--log-level LEVEL]
 parallel-tiers ingest CORPUS.jsonl|FOLDER --index DIR
 parallel-tiers bench [--quick] [--repeat N] [--out DIR]
 parallel-tiers eval retrieval|answers|routing --queries FILE [--index DIR] [--limit N] [--json]
+
+Every command takes `--debug`. An error is one line on stderr (`error: ...`) and a non-zero
+exit: 2 for bad input (the line names the field or file), 1 for anything else; `--debug`
+shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import structlog
 from langchain_core.runnables import RunnableConfig
@@ -30,6 +35,7 @@ from parallel_tiers.modes import MODES, build_mode_graph
 from parallel_tiers.validation import InvalidInputError
 
 ENV_HOME = "PARALLEL_TIERS_HOME"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 TIER_LABELS = {"parallel_tier1": "tier1", "parallel_tier2": "tier2"}
 
 
@@ -100,23 +106,19 @@ async def ask(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = 
     async with _persistence(args.thread) as (saver, store):
         graph = build_mode_graph(args.mode, checkpointer=saver, store=store)
         result: dict[str, Any] = {}
-        try:
-            async for ns, kind, data in graph.astream(
-                inputs,
-                config=config,
-                context=ctx,
-                stream_mode=["custom", "values"],
-                subgraphs=True,
-            ):
-                if not isinstance(data, dict):
-                    continue
-                if kind == "custom" and data.get("event") == "branch_finished" and not args.json:
-                    _progress(data, err)
-                elif kind == "values" and not ns:
-                    result = data
-        except InvalidInputError as exc:
-            print(f"error: {exc}", file=err)
-            return 2
+        async for ns, kind, data in graph.astream(
+            inputs,
+            config=config,
+            context=ctx,
+            stream_mode=["custom", "values"],
+            subgraphs=True,
+        ):
+            if not isinstance(data, dict):
+                continue
+            if kind == "custom" and data.get("event") == "branch_finished" and not args.json:
+                _progress(data, err)
+            elif kind == "values" and not ns:
+                result = data
     if args.json:
         json.dump(_jsonable(result), out, indent=2, default=str)
         out.write("\n")
@@ -213,11 +215,24 @@ def _ingest(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line parser."""
-    p = argparse.ArgumentParser(prog="parallel-tiers", description=__doc__.splitlines()[0])
+    p = _Parser(prog="parallel-tiers", description=__doc__.splitlines()[0])
+    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    # Also accepted after the command; SUPPRESS keeps a subcommand from resetting it to False.
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+    )
     sub = p.add_subparsers(dest="command", required=True)
-    a = sub.add_parser("ask", help="answer a question")
+    a = sub.add_parser("ask", help="answer a question", parents=[common])
     a.add_argument("question")
     a.add_argument(
         "--mode",
@@ -247,21 +262,50 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--no-rag", action="store_true", help="skip retrieval")
     a.add_argument("--no-tools", action="store_true", help="skip tool suggestion")
     a.add_argument("--json", action="store_true", help="print the whole result as JSON")
-    a.add_argument("--log-level", default="warning", help="structlog level on stderr")
-    b = sub.add_parser("bench", help="measure the tiers, parallel vs sequential")
+    a.add_argument(
+        "--log-level",
+        default="warning",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        help="structlog level on stderr (default warning)",
+    )
+    b = sub.add_parser("bench", help="measure the tiers, parallel vs sequential", parents=[common])
     b.add_argument("--quick", action="store_true", help="fewer runs and smaller cases (about 20 s)")
     b.add_argument("--repeat", type=int, help="measured runs per case")
     b.add_argument("--out", type=Path, help="folder for bench.json and the PNG charts")
-    i = sub.add_parser("ingest", help="build a persisted retrieval index")
+    i = sub.add_parser("ingest", help="build a persisted retrieval index", parents=[common])
     i.add_argument("corpus", help="a JSONL corpus or a folder of .md/.txt files")
     i.add_argument("--index", required=True, help="index folder to write")
-    evals.add_parser(sub)
+    evals.add_parser(sub, parents=[common])
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `parallel-tiers`."""
+    """Entry point of `parallel-tiers`: one line on stderr for any error (see the module doc)."""
     args = parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"error: {error_line(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, USER_ERRORS) else 1
+
+
+USER_ERRORS: tuple[type[Exception], ...] = (InvalidInputError, ValueError, OSError, LookupError)
+"""Errors that come from what the user gave (input, settings, files): exit code 2."""
+
+
+def error_line(exc: BaseException) -> str:
+    """`exc` as one line: its message with line breaks folded, else its type."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "ingest":
         return _ingest(args, sys.stdout)
     if args.command == "eval":

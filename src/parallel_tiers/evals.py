@@ -367,16 +367,20 @@ def eval_routing(
 # --------------------------------------------------------------------------------------------
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
     """Register `eval retrieval|answers|routing` on the CLI's subparsers."""
-    e = sub.add_parser("eval", help="measure retrieval, answers or routing on labelled questions")
+    e = sub.add_parser(
+        "eval",
+        help="measure retrieval, answers or routing on labelled questions",
+        parents=list(parents),
+    )
     which = e.add_subparsers(dest="eval_command", required=True)
     for name, needs_index, text in (
         ("retrieval", True, "R@1/5/10, MRR@10 and query latency"),
         ("answers", True, "citation precision, sentence support, quality-score AUC"),
         ("routing", False, "share of questions routed to the expert owning the source"),
     ):
-        p = which.add_parser(name, help=text)
+        p = which.add_parser(name, help=text, parents=list(parents))
         p.add_argument(
             "--index",
             required=needs_index,

@@ -80,6 +80,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "path": f"{ROOT / 'tests/integration/hung_graph.py'}:graph",
         "description": "Test only: mode 2 whose retriever never answers.",
     }
+    config["graphs"]["big_passage"] = {
+        "path": f"{ROOT / 'tests/integration/hostile_graph.py'}:graph",
+        "description": "Test only: mode 2 whose retriever returns a 300 KB passage.",
+    }
     config_path = workdir / "langgraph.json"
     config_path.write_text(json.dumps(config, indent=2))
     log = workdir / "server.log"

@@ -101,3 +101,32 @@ async def test_memory_never_crosses_tenants(backend: tuple[str, str]) -> None:
     assert other["memory"] == []
     assert [m["query"] for m in same["memory"]] == ["Does warfarin interact with vitamin K?"]
     assert [m["query"] for m in found_b] == ["warfarin?"]  # only tenant B's own turn
+
+
+async def test_text_a_database_would_refuse_never_reaches_it(backend: tuple[str, str]) -> None:
+    """NUL in an id or question is refused up front (PostgreSQL refused it mid-run), and a
+    history carrying NUL and a megabyte is cleaned and cut before it is saved."""
+    from langchain_core.messages import HumanMessage
+
+    from parallel_tiers import InvalidInputError, build_mode_graph
+    from parallel_tiers.state import MAX_MESSAGE_CHARS
+
+    ids = {"thread": unique("t"), "tenant": unique("clinic")}
+    config = {"configurable": {"thread_id": ids["thread"]}}
+    async with persistence(*backend) as (saver, store):
+        graph = build_mode_graph(4, checkpointer=saver, store=store)
+        for bad in ({"user_id": "ann\x00"}, {"query": "What is\x00 asthma?"}):
+            inputs = {"query": "What is asthma?", "tenant_id": ids["tenant"], **bad}
+            with pytest.raises(InvalidInputError, match="control character"):
+                await graph.ainvoke(inputs, config=config)
+        history = [HumanMessage(content="first\x00 question " + "x" * 1_000_000)]
+        out = await graph.ainvoke(
+            {"query": "What is asthma?", "tenant_id": ids["tenant"], "user_id": "ann"}
+            | {"messages": history},
+            config=config,
+        )
+        assert out["metadata"]["save_turn"]["status"] == "ok"
+        state = await graph.aget_state(config)
+    saved = [str(m.content) for m in state.values["messages"]]
+    assert all("\x00" not in text and len(text) <= MAX_MESSAGE_CHARS for text in saved)
+    assert saved[0].startswith("first question")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -152,3 +154,50 @@ async def test_hung_service_with_a_short_timeout_still_answers(client: LangGraph
     assert result["rag_results"] == [] and result["response"]  # degraded, not failed
     assert result["metadata"]["parallel_tier1"]["timed_out_tasks"] == 1
     assert elapsed < 5
+
+
+def _ok_latency_s(url: str) -> float:
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(f"{url}/ok", timeout=30) as response:
+            response.read()
+    except OSError:  # includes the 30 s timeout of a frozen server
+        return float("inf")
+    return time.perf_counter() - started
+
+
+async def test_ok_keeps_answering_while_hostile_runs_go_through(
+    server: Server, client: LangGraphClient
+) -> None:
+    """Before the bounds, one `round(1, -10**8)` question froze the server for 40+ s and a
+    300 KB passage held it for a minute; `/ok` must stay prompt while such runs go on."""
+    worst = 0.0
+    polls = 0
+    done = asyncio.Event()
+
+    async def poll() -> None:
+        nonlocal worst, polls
+        while not done.is_set():
+            worst = max(worst, await asyncio.to_thread(_ok_latency_s, server.url))
+            polls += 1
+            await asyncio.sleep(0.05)
+
+    poller = asyncio.create_task(poll())
+    try:
+        runs = await asyncio.gather(
+            client.runs.wait(
+                None, "mode2_automatic", input={"query": "What is round(1, -10**8) mg of warfarin?"}
+            ),
+            client.runs.wait(None, "big_passage", input={"query": STROKE}),
+        )
+    finally:
+        done.set()
+        await poller
+    round_run, big_run = runs
+    assert isinstance(round_run, dict) and isinstance(big_run, dict)
+    (calc,) = [t for t in round_run["tool_results"] if t["name"] == "calculator"]
+    assert calc["status"] == "failed"
+    assert "[1]" in big_run["response"]
+    assert polls >= 3
+    print(f"/ok: {polls} polls, worst {worst * 1000:.0f} ms")
+    assert worst < 1.0, f"/ok took {worst:.2f} s at worst"

@@ -65,11 +65,37 @@ async def test_ask_json_sequential_with_a_thread(
     assert (tmp_path / "checkpoints.sqlite").is_file()
 
 
-async def test_ask_reports_bad_input_clearly() -> None:
-    err = io.StringIO()
-    args = parser().parse_args(["ask", "hi", "--mode", "1", "--agent", "nobody"])
-    assert await ask(args, io.StringIO(), err) == 2
-    assert "agent_id: unknown agent 'nobody'" in err.getvalue()
+CLI_ERRORS = [
+    (["ask", "hi", "--mode", "1", "--agent", "nobody"], "agent_id: unknown agent 'nobody'"),
+    (["ask", "hi", "--index", "/no/such/index"], "/no/such/index is not an index"),
+    (["ask", "hi", "--log-level", "bogus"], "invalid choice: 'bogus'"),
+    (["ask", "a\x00b"], "query: contains a control character (U+0000)"),
+    (["ingest", "/no/such/corpus.jsonl", "--index", "/tmp/x"], "/no/such/corpus.jsonl"),
+    (["eval", "retrieval", "--queries", "/no/such.jsonl", "--index", "/no/idx"], "/no/such"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), CLI_ERRORS, ids=lambda a: " ".join(a)[:30])
+def test_every_cli_error_is_one_line_on_stderr(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = int(exit_.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_debug_shows_the_traceback_instead() -> None:
+    with pytest.raises(FileNotFoundError):
+        main(["ingest", "/no/such/corpus.jsonl", "--index", "/tmp/x", "--debug"])
+    with pytest.raises(FileNotFoundError):
+        main(["--debug", "ingest", "/no/such/corpus.jsonl", "--index", "/tmp/x"])
 
 
 def test_ingest_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

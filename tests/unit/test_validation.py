@@ -21,7 +21,22 @@ CASES = [
         "confirmed_tools: input should be a valid list",
     ),
     ({"query": "ok?", "confirmed_tools": ["rm_rf"]}, "confirmed_tools: unknown tool 'rm_rf'"),
+    # What a checkpointer or store would refuse mid-run (PostgreSQL: NUL) is refused up front.
+    ({"query": "a\x00b?"}, "query: contains a control character (U+0000) at position 1"),
+    ({"query": "ok?", "user_id": "ann\x00"}, "user_id: contains a control character (U+0000)"),
+    ({"query": "ok?", "tenant_id": "t\x1b[2J"}, "tenant_id: contains a control character"),
+    ({"query": "ok?", "session_id": "s\n1"}, "session_id: contains a control character (U+000A)"),
+    ({"query": "bad \ud800 text?"}, "query: contains an unpaired surrogate (U+D800)"),
+    (
+        {"query": "ok?", "confirmed_tools": ["calc\x00"]},
+        "confirmed_tools[0]: contains a control character",
+    ),
 ]
+
+
+async def test_a_question_may_span_lines_and_tabs() -> None:
+    out = await build_mode_graph(2).ainvoke({"query": "What is\tasthma?\r\nPlease explain."})
+    assert out["response"]
 
 
 @pytest.mark.parametrize(("inputs", "message"), CASES)

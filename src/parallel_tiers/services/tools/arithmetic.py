@@ -41,6 +41,8 @@ _UNARY_OPS: dict[type[ast.unaryop], Callable[[Any], Any]] = {
     ast.USub: operator.neg,
     ast.UAdd: operator.pos,
 }
+
+
 def _round(value: Number, ndigits: Number | None = None) -> Number:
     if ndigits is None:
         return round(value)
