@@ -38,15 +38,8 @@ class Context:
     retrieval_k: int = 5
     """How many passages `rag_retrieval` returns."""
     circuit_breaker: bool = True
-    """Skip a branch (status `circuit_open`) whose service keeps failing, until a cooldown."""
-    breaker_failure_threshold: int = 5
-    """Consecutive failures (errors or timeouts) that open a service's breaker."""
-    breaker_failure_rate: float = 0.5
-    """Failure rate over the last `breaker_window` calls that opens a breaker."""
-    breaker_window: int = 20
-    """Calls the failure rate is measured over (it counts once half of them were seen)."""
-    breaker_cooldown_ms: int = 30_000
-    """Time an open breaker waits before letting one probe call through."""
+    """Skip a branch (status `circuit_open`) whose service keeps failing, until a cooldown.
+    When breakers open is the deployment's policy (`Resilience.policy`), not a run's."""
     adaptive_timeout: bool = False
     """Time each branch out at p95 of its recent latencies x `adaptive_timeout_factor`,
     clamped between `adaptive_timeout_floor_ms` and `parallel_timeout_ms`."""
@@ -54,9 +47,6 @@ class Context:
     """Multiplier of the recent p95 latency in the adaptive timeout."""
     adaptive_timeout_floor_ms: int = 50
     """Lowest adaptive timeout."""
-    max_concurrency: int | None = None
-    """Calls in flight per service and process (None: unbounded); queued runs are served by
-    their `priority` input, then in arrival order."""
     generation_retries: int = 2
     """Retries of a failed model call before the run ends with `error_code`."""
     generation_timeout_ms: int = 60_000
@@ -130,17 +120,10 @@ class Context:
 
         return getattr(runtime, "store", None) or self.memory_store or fallback_store()
 
-    @cached_property
+    @property
     def breaker_policy(self) -> BreakerPolicy:
-        """The circuit-breaker settings as a policy."""
-        from parallel_tiers.resilience import BreakerPolicy
-
-        return BreakerPolicy(
-            failure_threshold=self.breaker_failure_threshold,
-            failure_rate=self.breaker_failure_rate,
-            window=self.breaker_window,
-            cooldown_ms=self.breaker_cooldown_ms,
-        )
+        """The deployment's circuit-breaker policy (of `resilience_state`)."""
+        return self.resilience_state.policy
 
     def settings(self) -> dict[str, Any]:
         """The plain settings of this run, as recorded in `metadata["settings"]`."""
@@ -151,7 +134,7 @@ class Context:
             "retrieval_k": self.retrieval_k,
             "circuit_breaker": self.circuit_breaker,
             "adaptive_timeout": self.adaptive_timeout,
-            "max_concurrency": self.max_concurrency,
+            "max_concurrency": self.resilience_state.max_concurrency,
             "generation_timeout_ms": self.generation_timeout_ms,
             "store_timeout_ms": self.store_timeout_ms,
             "max_history_tokens": self.max_history_tokens,

@@ -3,12 +3,15 @@
 `TierMetrics` aggregates every tier run by (tier, tenant) and every branch by (tier, branch,
 tenant): counts per status, duration histograms, and the tier's speedup. `snapshot()` returns
 plain dicts; `PrometheusCollector` (extra `metrics`: prometheus-client) exposes the same figures
-under the metric names the original system planned. Label cardinality grows with tenants.
+under the metric names the original system planned. Label cardinality is bounded: the first
+`max_tenants` tenants seen get series of their own, every later one is counted under the
+tenant label `OVERFLOW_TENANT` (env `PARALLEL_TIERS_METRICS_MAX_TENANTS`, default 100).
 """
 
 from __future__ import annotations
 
 import bisect
+import os
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,6 +21,10 @@ from typing import Any
 BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Histogram upper bounds in seconds (Prometheus' defaults)."""
 SPEEDUP_WINDOW = 100
+ENV_MAX_TENANTS = "PARALLEL_TIERS_METRICS_MAX_TENANTS"
+DEFAULT_MAX_TENANTS = 100
+"""Tenants with series of their own, per process; later ones share `OVERFLOW_TENANT`."""
+OVERFLOW_TENANT = "_other"
 
 
 @dataclass
@@ -73,15 +80,29 @@ class TierStats:
 class TierMetrics:
     """Thread-safe aggregation of tier metadata, by tenant."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_tenants: int | None = None) -> None:
         self._lock = threading.Lock()
+        self.max_tenants = max_tenants or int(
+            os.environ.get(ENV_MAX_TENANTS) or DEFAULT_MAX_TENANTS
+        )
+        """Tenants with series of their own; the rest are counted as `OVERFLOW_TENANT`."""
+        self.tenants: set[str] = set()
         self.tiers: dict[tuple[str, str], TierStats] = {}
         self.branches: dict[tuple[str, str, str], BranchStats] = {}
 
+    def _label(self, tenant: str | None) -> str:
+        tenant = tenant or "default"
+        if tenant in self.tenants:
+            return tenant
+        if len(self.tenants) < self.max_tenants:
+            self.tenants.add(tenant)
+            return tenant
+        return OVERFLOW_TENANT
+
     def record(self, tier: str, tenant: str | None, summary: dict[str, Any]) -> None:
         """Add one tier run, as summarised in its metadata."""
-        tenant = tenant or "default"
         with self._lock:
+            tenant = self._label(tenant)
             stats = self.tiers.setdefault((tier, tenant), TierStats())
             stats.runs += 1
             stats.duration.observe(summary["duration_ms"] / 1000)

@@ -59,14 +59,9 @@ class Settings(BaseModel):
     parallel_timeout_ms: Annotated[StrictInt, Field(gt=0, le=MAX_TIMEOUT_MS)]
     retrieval_k: Annotated[StrictInt, Field(ge=1, le=100)]
     circuit_breaker: StrictBool
-    breaker_failure_threshold: Annotated[StrictInt, Field(ge=1)]
-    breaker_failure_rate: Annotated[float, Field(gt=0, le=1)]
-    breaker_window: Annotated[StrictInt, Field(ge=1, le=10_000)]
-    breaker_cooldown_ms: Annotated[StrictInt, Field(ge=0)]
     adaptive_timeout: StrictBool
     adaptive_timeout_factor: Annotated[float, Field(gt=0)]
     adaptive_timeout_floor_ms: Annotated[StrictInt, Field(gt=0)]
-    max_concurrency: Annotated[StrictInt, Field(ge=1)] | None
     generation_retries: Annotated[StrictInt, Field(ge=0, le=10)]
     generation_timeout_ms: Annotated[StrictInt, Field(gt=0, le=MAX_TIMEOUT_MS)]
     store_timeout_ms: Annotated[StrictInt, Field(gt=0, le=MAX_TIMEOUT_MS)]
@@ -141,7 +136,7 @@ def _character_problems(state: Mapping[str, Any]) -> list[tuple[str, str]]:
     tools = state.get("confirmed_tools")
     if isinstance(tools, list):
         for i, name in enumerate(tools):
-            found = isinstance(name, str) and bad_character(name, allow_whitespace=False)
+            found = bad_character(name, allow_whitespace=False) if isinstance(name, str) else None
             if found:
                 problems.append((f"confirmed_tools[{i}]", found))
     return problems

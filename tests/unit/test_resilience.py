@@ -19,6 +19,7 @@ from parallel_tiers.resilience import (
     PriorityLimiter,
     Resilience,
     adaptive_timeout_ms,
+    service_key,
 )
 from tests.conftest import fake_context
 from tests.fakes import Fakes
@@ -75,9 +76,8 @@ async def test_breaker_opens_on_failure_rate_over_the_window() -> None:
 async def test_dead_retriever_stops_costing_the_timeout_and_recovers() -> None:
     fakes = Fakes()
     fakes.rag_retrieval.kind = "hang"
-    ctx = fake_context(
-        fakes, parallel_timeout_ms=100, breaker_failure_threshold=3, breaker_cooldown_ms=300
-    )
+    policy = BreakerPolicy(failure_threshold=3, cooldown_ms=300)
+    ctx = fake_context(fakes, parallel_timeout_ms=100, resilience=Resilience(policy=policy))
     graph = build_tier1_graph()
 
     async def tier_ms() -> tuple[str, float]:
@@ -95,7 +95,8 @@ async def test_dead_retriever_stops_costing_the_timeout_and_recovers() -> None:
     await asyncio.sleep(0.35)
     status, _ = await tier_ms()
     assert status == "ok"
-    assert await ctx.resilience_state.breakers.status("rag_retrieval") == "closed"
+    key = service_key("rag_retrieval", ctx.services.brought["retriever"], "acme")
+    assert await ctx.resilience_state.breakers.status(key) == "closed"
 
 
 async def test_adaptive_timeout_follows_recent_latency() -> None:
@@ -161,7 +162,7 @@ async def test_cancelled_waiter_gives_its_turn_away() -> None:
 async def test_queue_wait_is_recorded_per_task() -> None:
     fakes = Fakes()
     fakes.rag_retrieval.delay = 0.05
-    ctx = fake_context(fakes, max_concurrency=1)
+    ctx = fake_context(fakes, resilience=Resilience(max_concurrency=1))
     graph = build_tier1_graph()
     runs = await asyncio.gather(
         graph.ainvoke({**TIER1_INPUT, "priority": "low"}, context=ctx),
@@ -243,9 +244,9 @@ async def test_generation_is_retried_then_fails_plainly_and_opens_its_breaker() 
         {"query": "stroke signs?"}, context=Context(model=ok, resilience=Resilience())
     )
     assert out["response"] == "Fine [1]." and not out.get("error")
-    res = Resilience()
+    res = Resilience(policy=BreakerPolicy(failure_threshold=2))
     dead = FlakyModel(messages=iter([]), failures_left=10_000)
-    ctx = Context(model=dead, resilience=res, generation_retries=1, breaker_failure_threshold=2)
+    ctx = Context(model=dead, resilience=res, generation_retries=1)
     codes = []
     for _ in range(3):
         out = await build_mode_graph(2).ainvoke({"query": "stroke signs?"}, context=ctx)

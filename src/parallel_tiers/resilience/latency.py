@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
 WINDOW = 100
 """Latencies kept per service."""
+MAX_SERVICES = 1_000
+"""Services whose latencies are kept in process; past it the least recently used is dropped."""
 MIN_SAMPLES = 5
 """Fewer successful calls than this: the adaptive timeout is the configured one."""
 
@@ -29,11 +31,15 @@ class LatencyStore(Protocol):
 class InMemoryLatencyStore:
     """The last `WINDOW` latencies per service, in this process."""
 
-    samples: dict[str, deque[float]] = field(default_factory=dict)
+    samples: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
+    capacity: int = MAX_SERVICES
 
     async def add(self, key: str, ms: float) -> None:
         """Record one successful call's duration."""
         self.samples.setdefault(key, deque(maxlen=WINDOW)).append(ms)
+        self.samples.move_to_end(key)
+        while len(self.samples) > self.capacity:
+            self.samples.popitem(last=False)
 
     async def recent(self, key: str) -> list[float]:
         """The recent durations of `key`, oldest first."""

@@ -49,6 +49,9 @@ class Services:
     quality: Any
     citations: Any
     cost: Any
+    brought: dict[str, Any]
+    """The services the context brought, by slot (`retriever`, `model`, ...): the rest are the
+    deployment's defaults. Breakers and latencies of a brought service are its own."""
     _model: BaseChatModel | None = None
 
     @property
@@ -78,6 +81,10 @@ def build_services(ctx: Context) -> Services:
         index_path = ctx.index_path or os.environ.get(ENV_INDEX_PATH) or None
         retriever = default_retriever(index_path)
     tools = ctx.tools if ctx.tools is not None else default_tools(retriever)
+    slots = ("retriever", "tool_suggester", "memory_store", "quality", "citations", "cost")
+    brought = {slot: getattr(ctx, slot) for slot in slots if getattr(ctx, slot) is not None}
+    if isinstance(ctx.model, BaseChatModel):
+        brought["model"] = ctx.model
     return Services(
         agents=agents,
         retriever=retriever,
@@ -89,4 +96,5 @@ def build_services(ctx: Context) -> Services:
         quality=ctx.quality or QualityScorer(),
         citations=ctx.citations or CitationExtractor(),
         cost=ctx.cost or CostTracker(),
+        brought=brought,
     )

@@ -19,12 +19,12 @@ from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from parallel_tiers.context import Context, context_of
-from parallel_tiers.resilience import adaptive_timeout_ms
+from parallel_tiers.errors import describe_error
+from parallel_tiers.resilience import adaptive_timeout_ms, service_key
 
 log = structlog.get_logger("parallel_tiers")
 
 BranchFn = Callable[[Mapping[str, Any], Context, Runtime[Context]], Awaitable[dict[str, Any]]]
-MAX_ERROR_CHARS = 300
 
 
 class MalformedResultError(TypeError):
@@ -49,11 +49,12 @@ class Branch:
     """Raises `MalformedResultError` when the update has the wrong shape."""
     skip_reason: Callable[[Mapping[str, Any]], str | None] = _never
     """Why this run skips the branch (None: it runs)."""
+    service: str | None = None
+    """The `Services` slot of the service the branch calls (keys its breaker and latencies)."""
 
 
 def _error(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+    return describe_error(exc)
 
 
 async def run_guarded(
@@ -74,48 +75,22 @@ async def run_guarded(
     timeout_ms = float(ctx.parallel_timeout_ms)
     queue_ms = 0.0
     skip = branch.skip_reason(state)
+    key = service_key(
+        branch.name, ctx.services.brought.get(branch.service or ""), state.get("tenant_id")
+    )
     if skip is not None:
         status, update, error = "skipped", branch.default(), skip
-    elif ctx.circuit_breaker and not await res.breakers.allow(branch.name, ctx.breaker_policy):
-        status, update, error = "circuit_open", branch.default(), "circuit breaker open"
+    elif ctx.circuit_breaker and not await res.breakers.allow(key, ctx.breaker_policy):
+        status, update = "circuit_open", branch.default()
+        error = _open_error(await res.breakers.last_error(key))
     else:
-        if ctx.adaptive_timeout:
-            timeout_ms = adaptive_timeout_ms(
-                await res.latencies.recent(branch.name),
-                factor=ctx.adaptive_timeout_factor,
-                floor_ms=ctx.adaptive_timeout_floor_ms,
-                ceiling_ms=ctx.parallel_timeout_ms,
-            )
-        timeout = asyncio.timeout(timeout_ms / 1000)
-        try:
-            async with timeout:
-                if ctx.max_concurrency:
-                    limiter = res.limiter(branch.name, ctx.max_concurrency)
-                    async with limiter.slot(state.get("priority") or "normal"):
-                        queue_ms = (time.perf_counter() - start) * 1000
-                        update = await branch.run(state, ctx, runtime)
-                else:
-                    update = await branch.run(state, ctx, runtime)
-            branch.check(update)
-            status = "ok"
-        except asyncio.CancelledError as exc:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # the run itself is being cancelled: let it go
-            status, update, error = "failed", branch.default(), _error(exc)
-        except Exception as exc:
-            if timeout.expired():
-                status, error = "timed_out", f"no result within {timeout_ms:g} ms"
-            else:
-                status, error = "failed", _error(exc)
-            update = branch.default()
+        status, update, error, queue_ms, timeout_ms = await _call(
+            branch, key, state, ctx, runtime, start
+        )
     end = time.perf_counter()
     duration_ms = round((end - start) * 1000, 3)
-    if status in ("ok", "failed", "timed_out"):
-        if ctx.circuit_breaker:
-            await res.breakers.record(branch.name, status != "ok", ctx.breaker_policy)
-        if status == "ok":
-            await res.latencies.add(branch.name, duration_ms - queue_ms)
+    if status == "ok":
+        await res.latencies.add(key, duration_ms - queue_ms)
     record = {
         "status": status,
         "duration_ms": duration_ms,
@@ -149,6 +124,69 @@ async def run_guarded(
             run_id=meta.get("run_id"),
         )
     return {**update, "tasks": {branch.name: record}}
+
+
+async def _call(
+    branch: Branch,
+    key: str,
+    state: Mapping[str, Any],
+    ctx: Context,
+    runtime: Runtime[Context],
+    start: float,
+) -> tuple[str, dict[str, Any], str | None, float, float]:
+    """The guarded call: (status, update, error, queue_ms, timeout_ms).
+
+    The breaker hears every outcome, and a probe that ends without one (the run was
+    cancelled) is released in `finally`, so a breaker can never stay wedged half-open.
+    """
+    res = ctx.resilience_state
+    timeout_ms = float(ctx.parallel_timeout_ms)
+    if ctx.adaptive_timeout:
+        timeout_ms = adaptive_timeout_ms(
+            await res.latencies.recent(key),
+            factor=ctx.adaptive_timeout_factor,
+            floor_ms=ctx.adaptive_timeout_floor_ms,
+            ceiling_ms=ctx.parallel_timeout_ms,
+        )
+    queue_ms, error = 0.0, None
+    recorded = False
+    timeout = asyncio.timeout(timeout_ms / 1000)
+    try:
+        try:
+            async with timeout:
+                limiter = res.limiter(key)
+                if limiter is not None:
+                    async with limiter.slot(state.get("priority") or "normal"):
+                        queue_ms = (time.perf_counter() - start) * 1000
+                        update = await branch.run(state, ctx, runtime)
+                else:
+                    update = await branch.run(state, ctx, runtime)
+            branch.check(update)
+            status = "ok"
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the run itself is being cancelled: let it go
+            status, update, error = "failed", branch.default(), _error(exc)
+        except Exception as exc:
+            if timeout.expired():
+                status, error = "timed_out", f"no result within {timeout_ms:g} ms"
+            else:
+                status, error = "failed", _error(exc)
+            update = branch.default()
+        if ctx.circuit_breaker:
+            await res.breakers.record(key, status != "ok", ctx.breaker_policy, error)
+        recorded = True
+    finally:
+        if ctx.circuit_breaker and not recorded:
+            await res.breakers.release(key)
+    return status, update, error, queue_ms, timeout_ms
+
+
+def _open_error(last_error: str | None) -> str:
+    if last_error:
+        return f"circuit breaker open; last error: {last_error}"
+    return "circuit breaker open"
 
 
 def expect_list_of_dicts(

@@ -88,14 +88,18 @@ TIER2 = Tier(
             quality_scoring,
             lambda: {"quality_score": None, "quality_metrics": {}},
             _check_quality,
+            service="quality",
         ),
         Branch(
             "citation_extraction",
             citation_extraction,
             lambda: {"citations": []},
             expect_list_of_dicts("citations", ("index", "document_id", "supported")),
+            service="citations",
         ),
-        Branch("cost_tracking", cost_tracking, lambda: {"cost_data": {}}, _check_cost),
+        Branch(
+            "cost_tracking", cost_tracking, lambda: {"cost_data": {}}, _check_cost, service="cost"
+        ),
     ),
     state_schema=Tier2State,
     output_schema=Tier2Output,

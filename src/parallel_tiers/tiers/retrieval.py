@@ -98,6 +98,7 @@ TIER1 = Tier(
             lambda: {"rag_results": []},
             expect_list_of_dicts("rag_results", ("id", "title", "content", "score")),
             _rag_off,
+            service="retriever",
         ),
         Branch(
             "tool_suggestion",
@@ -105,6 +106,7 @@ TIER1 = Tier(
             lambda: {"suggested_tools": []},
             expect_list_of_dicts("suggested_tools", ("name",)),
             _tools_off,
+            service="tool_suggester",
         ),
         Branch(
             "memory_retrieval",
@@ -112,6 +114,7 @@ TIER1 = Tier(
             lambda: {"memory": []},
             expect_list_of_dicts("memory"),
             _no_user,
+            service="memory_store",
         ),
     ),
     state_schema=Tier1State,
