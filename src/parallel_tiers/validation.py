@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from os import PathLike
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from parallel_tiers.context import Context
+
+if TYPE_CHECKING:
+    from parallel_tiers.services import Services
 
 MAX_QUERY_CHARS = 8_000
 """Longest accepted `query`; longer ones are refused (not truncated) with a clear error."""
@@ -140,6 +145,76 @@ def _character_problems(state: Mapping[str, Any]) -> list[tuple[str, str]]:
             if found:
                 problems.append((f"confirmed_tools[{i}]", found))
     return problems
+
+
+def _slot_kinds() -> dict[str, tuple[str, Any]]:
+    """Each service slot of `Context`: what it takes, and a check of a given value."""
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.tools import BaseTool
+    from langgraph.store.base import BaseStore
+
+    from parallel_tiers.metrics import TierMetrics
+    from parallel_tiers.resilience import Resilience
+    from parallel_tiers.services.agents import AgentRegistry
+
+    def has(method: str) -> Any:
+        return lambda v: callable(getattr(v, method, None))
+
+    path = (str, PathLike)
+    return {
+        "retriever": ("a LangChain BaseRetriever", lambda v: isinstance(v, BaseRetriever)),
+        "tools": (
+            "a list of LangChain BaseTools",
+            lambda v: isinstance(v, list | tuple) and all(isinstance(t, BaseTool) for t in v),
+        ),
+        "memory_store": ("a LangGraph BaseStore", lambda v: isinstance(v, BaseStore)),
+        "model": (
+            'a BaseChatModel or a model string such as "openai:gpt-4o-mini"',
+            lambda v: isinstance(v, BaseChatModel | str),
+        ),
+        "agents": (
+            "an AgentRegistry or the path of a registry JSON file",
+            lambda v: isinstance(v, AgentRegistry | str | PathLike),
+        ),
+        "index_path": ("the path of an index folder", lambda v: isinstance(v, path)),
+        "tool_suggester": ("an object with `asuggest` (ToolSuggester)", has("asuggest")),
+        "quality": ("an object with `ascore` (QualityScorer)", has("ascore")),
+        "citations": ("an object with `aextract` (CitationExtractor)", has("aextract")),
+        "cost": ("an object with `atrack` (CostTracker)", has("atrack")),
+        "cost_ledger": ("an object with `add` (CostLedger)", has("add")),
+        "resilience": ("a Resilience", lambda v: isinstance(v, Resilience)),
+        "metrics": ("a TierMetrics", lambda v: isinstance(v, TierMetrics)),
+        "extra": ("a dict", lambda v: isinstance(v, dict)),
+    }
+
+
+def slot_problems(ctx: Context) -> list[tuple[str, str]]:
+    """The service slots of `ctx` given something of the wrong kind."""
+    problems = []
+    for name, (expected, fits) in _slot_kinds().items():
+        value = getattr(ctx, name)
+        if value is not None and not fits(value):
+            problems.append((f"context.{name}", f"expected {expected}, got {type(value).__name__}"))
+    return problems
+
+
+def resolve_services(ctx: Context) -> Services:
+    """The run's services, or `InvalidInputError` when the context's cannot be opened.
+
+    A registry file or index folder that is missing or damaged is the caller's to fix: the
+    error names the setting instead of surfacing as a server's "internal error".
+    """
+    problems = slot_problems(ctx)
+    if isinstance(ctx.agents, str | PathLike) and not os.path.isfile(ctx.agents):
+        problems.append(("context.agents", f"no agent registry file at {str(ctx.agents)!r}"))
+    if problems:
+        raise InvalidInputError(problems)
+    try:
+        return ctx.services
+    except (OSError, ValueError) as exc:
+        field = "context.agents" if ctx.agents is not None else "context.index_path"
+        raise InvalidInputError([(field, " ".join(str(exc).split()))]) from exc
 
 
 def check_agent_and_tools(

@@ -7,6 +7,7 @@ import time
 import urllib.request
 from typing import Any
 
+import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
@@ -201,3 +202,45 @@ async def test_ok_keeps_answering_while_hostile_runs_go_through(
     assert polls >= 3
     print(f"/ok: {polls} polls, worst {worst * 1000:.0f} ms")
     assert worst < 1.0, f"/ok took {worst:.2f} s at worst"
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"index_path": "/etc"}, "context.index_path: may not be set by a client"),
+        ({"agents": "/etc/passwd"}, "context.agents: may not be set by a client"),
+        ({"model": "openai:gpt-4o"}, "context.model: may not be set by a client"),
+        ({"retriever": "nope"}, "context.retriever: may not be set by a client"),
+        ({"enable_paralel_tier1": False}, "context.enable_paralel_tier1: unknown setting"),
+    ],
+)
+async def test_a_client_cannot_steer_the_server(
+    client: LangGraphClient, context: dict[str, Any], message: str
+) -> None:
+    thread_id = (await client.threads.create())["thread_id"]
+    with pytest.raises(httpx.HTTPStatusError) as err:
+        await client.runs.wait(
+            thread_id, "mode2_automatic", input={"query": STROKE}, context=context
+        )
+    assert err.value.response.status_code == 422
+    assert message in err.value.response.text
+    # Refused before anything ran: the thread has no state and no run.
+    assert (await client.threads.get_state(thread_id))["values"] == {}
+    assert await client.runs.list(thread_id) == []
+
+
+async def test_a_bad_setting_reaches_the_client_by_name(client: LangGraphClient) -> None:
+    with pytest.raises(Exception, match=r"context\.parallel_timeout_ms: input should be greater"):
+        await client.runs.wait(
+            None, "mode2_automatic", input={"query": STROKE}, context={"parallel_timeout_ms": -5}
+        )
+
+
+async def test_a_run_config_cannot_smuggle_a_guarded_key(client: LangGraphClient) -> None:
+    with pytest.raises(httpx.HTTPStatusError, match="422"):
+        await client.runs.wait(
+            None,
+            "mode2_automatic",
+            input={"query": STROKE},
+            config={"configurable": {"index_path": "/etc"}},
+        )
