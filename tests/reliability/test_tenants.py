@@ -149,3 +149,36 @@ async def test_ten_thousand_tenants_do_not_grow_the_process(quiet_logs: None) ->
     assert len(res.breakers.store.states) <= 1_000  # type: ignore[attr-defined]
     assert snapshot
     assert growth < 10, f"RSS grew {growth:.1f} MB over 9,000 new tenants"
+
+
+async def test_a_cancelled_model_probe_never_wedges_generation() -> None:
+    from tests.reliability.test_bounded_calls import SilentModel
+
+    class Switchable(SilentModel):
+        mode: str = "raise"
+
+        async def _agenerate(self, messages: Any, stop: Any = None, **kw: Any) -> Any:
+            if self.mode == "raise":
+                raise ConnectionError("model down")
+            if self.mode == "hang":
+                return await super()._agenerate(messages, stop, **kw)
+            from langchain_core.messages import AIMessage
+            from langchain_core.outputs import ChatGeneration, ChatResult
+
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content="Fine [1]."))])
+
+    model = Switchable()
+    ctx = Context(model=model, resilience=shared(failure_threshold=1, cooldown_ms=100))
+    graph = build_mode_graph(2)
+    inputs = {"query": STROKE, "tenant_id": "a"}
+    assert (await graph.ainvoke(inputs, context=ctx))["error_code"] == "generation_failed"
+    await asyncio.sleep(0.15)
+    model.mode = "hang"
+    probe = asyncio.create_task(graph.ainvoke(inputs, context=ctx))
+    await asyncio.sleep(0.1)
+    probe.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await probe
+    model.mode = "ok"
+    out = await graph.ainvoke(inputs, context=ctx)
+    assert out["error_code"] is None and out["response"] == "Fine [1]."
