@@ -3,7 +3,7 @@
 parallel-tiers ask "QUESTION" [--mode 1-4] [--agent ID] [--thread ID] [--confirm TOOL]
 [--user ID] [--tenant ID] [--sequential] [--timeout-ms N] [--index DIR] [--model SPEC]
 [--no-rag] [--no-tools] [--json] [--log-level LEVEL]
-parallel-tiers ingest CORPUS.jsonl|FOLDER --index DIR
+parallel-tiers ingest CORPUS.jsonl|FOLDER --index DIR [--dedupe]
 parallel-tiers bench [--quick] [--repeat N] [--out DIR]
 parallel-tiers eval retrieval|answers|routing --queries FILE [--index DIR] [--limit N] [--json]
 
@@ -207,11 +207,13 @@ def render(result: dict[str, Any], out: TextIO) -> None:
 def _ingest(args: argparse.Namespace, out: TextIO) -> int:
     from parallel_tiers.services.retrieval import ingest
 
-    report = ingest(args.corpus, args.index)
+    report = ingest(args.corpus, args.index, dedupe=args.dedupe)
     out.write(
         f"indexed {report['passages']:,} passages into {report['index']} "
         f"in {report['total_s']:.2f} s\n"
     )
+    for warning in report.get("warnings") or []:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -276,6 +278,11 @@ def parser() -> argparse.ArgumentParser:
     i = sub.add_parser("ingest", help="build a persisted retrieval index", parents=[common])
     i.add_argument("corpus", help="a JSONL corpus or a folder of .md/.txt files")
     i.add_argument("--index", required=True, help="index folder to write")
+    i.add_argument(
+        "--dedupe",
+        action="store_true",
+        help="keep the first passage of a duplicated id (default: refuse duplicates)",
+    )
     evals.add_parser(sub, parents=[common])
     return p
 

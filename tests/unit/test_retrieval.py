@@ -69,7 +69,9 @@ def test_ingest_folder_of_markdown(tmp_path: Path) -> None:
 def test_bad_corpus_and_index_errors_say_what_to_do(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"title": "no id"}\n')
-    with pytest.raises(ValueError, match=r"bad\.jsonl:1: each line needs 'id' and 'text'"):
+    with pytest.raises(
+        ValueError, match=r"bad\.jsonl has 1 problem: line 1: missing 'id', missing 'text'"
+    ):
         read_corpus(bad)
     with pytest.raises(FileNotFoundError, match="parallel-tiers ingest"):
         BM25Retriever.load(tmp_path)
@@ -134,12 +136,17 @@ def test_index_format_is_checked(tmp_path: Path) -> None:
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("\n".join(json.dumps(r) for r in SECTIONED))
     ingest(corpus, tmp_path / "idx")
-    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
-    assert manifest["format"] == INDEX_FORMAT == 2
+    version = tmp_path / "idx" / (tmp_path / "idx" / "CURRENT").read_text().strip()
+    manifest = json.loads((version / "manifest.json").read_text())
+    assert manifest["format"] == INDEX_FORMAT == 3
     assert manifest["sections"]["information"] == 2
     loaded = BM25Retriever.load(tmp_path / "idx")
     assert loaded.records == BM25Retriever.from_records(read_corpus(corpus)).records
     assert loaded.invoke("How is gout treated?")[0].metadata["id"] == "gout-2"
-    (tmp_path / "idx" / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
-    with pytest.raises(ValueError, match="has format 1, expected 2; rebuild it"):
+    (version / "manifest.json").write_text(json.dumps({**manifest, "format": 2}))
+    with pytest.raises(
+        ValueError,
+        match=r"older version \(index format 2; this version reads "
+        r"format 3\); rebuild it with `parallel-tiers ingest CORPUS --index",
+    ):
         BM25Retriever.load(tmp_path / "idx")

@@ -1,8 +1,11 @@
 """Retrieval: a BM25 `BaseRetriever` (bm25s + Snowball stemmer), corpus loading and ingestion.
 
 A corpus is JSONL (one object a line: `id`, `title`, `source`, `url`, `text` or `content`, and
-optionally `section`) or a folder of `.md` / `.txt` files. `ingest()` builds an index folder that
-`BM25Retriever.load()` opens in a fraction of a second, so a process never re-indexes at start.
+optionally `section`) or a folder of `.md` / `.txt` files; `corpus.py` reads and checks it
+(bad lines, repeated ids, symlinks leaving the folder, oversize passages split by
+`MAX_PASSAGE_CHARS`). `ingest()` builds an index folder that `BM25Retriever.load()` opens in a
+fraction of a second, so a process never re-indexes at start; `index.py` writes it all or
+nothing and checks every file before it is used.
 
 Scoring (`BM25Retriever.search`), for a question analysed by `questions.analyse_question`:
 
@@ -24,17 +27,17 @@ questions, split by topic, then checked on the other half; see the README); the 
 method. All of it is vectorised over the corpus (numpy), well under a millisecond a query on
 MedQuAD's 17,908 passages.
 
-Index folder (format `INDEX_FORMAT`): `manifest.json`, `records.jsonl` (the passages, each with
-its `section`), `bm25/` (text index) and `bm25_title/` (title index), both bm25s indexes.
+A build of the index (format `INDEX_FORMAT`, layout and atomic swap in `index.py`) holds
+`manifest.json`, `records.jsonl` (the passages, each with its `section`), `bm25/` (text index)
+and `bm25_title/` (title index), both bm25s indexes.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +51,29 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from parallel_tiers.services.questions import (
-    TYPE_NAMES,
-    analyse_question,
-    focus_terms_of_title,
-    section_of_title,
+from parallel_tiers.services.corpus import (
+    DEMO_CORPUS,
+    MAX_FIELD_CHARS,
+    MAX_PASSAGE_CHARS,
+    Corpus,
+    CorpusError,
+    demo_records,
+    load_corpus,
+    read_corpus,
+    split_passages,
+    split_text,
+    validate_records,
 )
+from parallel_tiers.services.index import (
+    INDEX_FORMAT,
+    IndexIntegrityError,
+    check_target,
+    publish,
+    read_index,
+)
+from parallel_tiers.services.questions import analyse_question, focus_terms_of_title
 from parallel_tiers.services.text import tokenize
 
-DEMO_CORPUS = "knowledge_base.jsonl"
-INDEX_FORMAT = 2
-"""Version of the index folder layout; 2 added the title index and passage sections."""
 TEXT_WEIGHT = 1.0
 """Weight of the normalised BM25 score over title + text."""
 TITLE_WEIGHT = 1.0
@@ -69,61 +84,33 @@ COVERAGE_WEIGHT = 1.0
 """Weight of the share of the question's words (idf-weighted) that the passage contains."""
 _EMPTY_TITLE = "\x00"
 """Stands in for a title with no content word (bm25s needs a token per document)."""
+RECORDS = "records.jsonl"
+TEXT_INDEX = "bm25"
+TITLE_INDEX = "bm25_title"
 
-
-def read_corpus(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL corpus file or a folder of .md/.txt files into passage records."""
-    path = Path(path)
-    if path.is_dir():
-        return list(_read_folder(path))
-    if not path.is_file():
-        raise FileNotFoundError(f"corpus: {path} is neither a JSONL file nor a folder")
-    rows = []
-    with path.open(encoding="utf-8") as lines:
-        for n, line in enumerate(lines, 1):
-            if line.strip():
-                rows.append(_record(json.loads(line), where=f"{path}:{n}"))
-    return rows
-
-
-def _read_folder(folder: Path) -> Iterator[dict[str, Any]]:
-    for file in sorted(folder.rglob("*")):
-        if file.suffix.lower() not in {".md", ".txt"} or not file.is_file():
-            continue
-        text = file.read_text(encoding="utf-8").strip()
-        first = text.splitlines()[0] if text else ""
-        title = first.lstrip("# ").strip() if first.startswith("#") else file.stem
-        body = text[len(first) :].strip() if first.startswith("#") else text
-        yield {
-            "id": str(file.relative_to(folder)),
-            "title": title,
-            "source": folder.name,
-            "url": "",
-            "text": body,
-            "section": section_of_title(title)[0],
-        }
-
-
-def _record(row: dict[str, Any], where: str) -> dict[str, Any]:
-    text = row.get("text", row.get("content"))
-    if not row.get("id") or not isinstance(text, str):
-        raise ValueError(f"{where}: each line needs 'id' and 'text' (or 'content')")
-    return {
-        "id": str(row["id"]),
-        "title": str(row.get("title") or row["id"]),
-        "source": str(row.get("source") or ""),
-        "url": str(row.get("url") or ""),
-        "text": text,
-        "section": _section(row),
-    }
-
-
-def _section(row: dict[str, Any]) -> str | None:
-    """A record's section type: its own valid `section`, else what its title declares."""
-    given = row.get("section")
-    if isinstance(given, str) and given.strip().lower() in TYPE_NAMES:
-        return given.strip().lower()
-    return section_of_title(str(row.get("title") or ""))[0]
+__all__ = [
+    "COVERAGE_WEIGHT",
+    "DEMO_CORPUS",
+    "INDEX_FORMAT",
+    "MAX_FIELD_CHARS",
+    "MAX_PASSAGE_CHARS",
+    "SECTION_WEIGHT",
+    "TEXT_WEIGHT",
+    "TITLE_WEIGHT",
+    "BM25Retriever",
+    "Corpus",
+    "CorpusError",
+    "IndexIntegrityError",
+    "default_retriever",
+    "demo_records",
+    "document_to_result",
+    "documents_to_results",
+    "ingest",
+    "load_corpus",
+    "read_corpus",
+    "split_passages",
+    "split_text",
+]
 
 
 class BM25Retriever(BaseRetriever):
@@ -163,10 +150,21 @@ class BM25Retriever(BaseRetriever):
 
     @classmethod
     def from_records(cls, records: Sequence[dict[str, Any]], k: int = 5) -> BM25Retriever:
-        """Index passage records in memory (fields as in a JSONL corpus line)."""
+        """Index passage records in memory (fields as in a JSONL corpus line).
+
+        Passages over `MAX_PASSAGE_CHARS` are split into parts (`corpus.split_passages`).
+
+        Raises:
+            CorpusError: No records, or a record breaks the corpus rules (`corpus.py`).
+
+        """
         if not records:
-            raise ValueError("corpus: no passages to index")
-        records = [_record(r, where=f"records[{i}]") for i, r in enumerate(records)]
+            raise CorpusError("records", ["no passages"], "give at least one passage")
+        return cls._of_checked(split_passages(validate_records(records))[0], k)
+
+    @classmethod
+    def _of_checked(cls, records: list[dict[str, Any]], k: int = 5) -> BM25Retriever:
+        """Index records already checked and split."""
         index = bm25s.BM25()
         index.index([_index_tokens(r) for r in records], show_progress=False)
         title_index = bm25s.BM25()
@@ -175,44 +173,52 @@ class BM25Retriever(BaseRetriever):
 
     @classmethod
     def load(cls, index_dir: str | Path, k: int = 5) -> BM25Retriever:
-        """Open an index folder written by `ingest()`."""
-        folder = Path(index_dir)
-        manifest = folder / "manifest.json"
-        if not manifest.is_file():
-            raise FileNotFoundError(
-                f"index_path: {folder} is not an index (no manifest.json); "
-                "build one with `parallel-tiers ingest CORPUS --index DIR`"
-            )
-        meta = json.loads(manifest.read_text())
-        if meta.get("format") != INDEX_FORMAT:
-            raise ValueError(
-                f"index_path: {folder} has format {meta.get('format')}, "
-                f"expected {INDEX_FORMAT}; rebuild it with `parallel-tiers ingest`"
-            )
-        index = bm25s.BM25.load(str(folder / "bm25"))
-        title_index = bm25s.BM25.load(str(folder / "bm25_title"))
-        with (folder / "records.jsonl").open(encoding="utf-8") as lines:
-            records = [json.loads(line) for line in lines]
-        return cls(index=index, title_index=title_index, records=records, k=k)
+        """Open an index folder written by `ingest()`, every file checked first (`index.py`).
 
-    def save(self, index_dir: str | Path) -> None:
-        """Write the indexes and the passages to a folder."""
+        Raises:
+            FileNotFoundError: `index_dir` holds no index.
+            IndexIntegrityError: The index is damaged, incomplete, mixed or of another
+                format; the message names the command that rebuilds it.
+
+        """
+        folder = Path(index_dir)
+
+        def read(version: Path, manifest: dict[str, Any]) -> BM25Retriever:
+            index = bm25s.BM25.load(str(version / TEXT_INDEX))
+            title_index = bm25s.BM25.load(str(version / TITLE_INDEX))
+            with (version / RECORDS).open(encoding="utf-8") as lines:
+                records = [json.loads(line) for line in lines]
+            _check_counts(folder, manifest["passages"], records, index, title_index)
+            return cls(index=index, title_index=title_index, records=records, k=k)
+
+        return read_index(folder, read)
+
+    def save(self, index_dir: str | Path, **meta: Any) -> dict[str, Any]:
+        """Write the indexes and the passages as a new build of `index_dir`, atomically.
+
+        Args:
+            index_dir: The index folder (see `index.py` for its layout).
+            **meta: More manifest entries.
+
+        Returns:
+            The build's manifest.
+
+        """
         if self.title_index is None:
             raise ValueError("save: this retriever has no title index; build it with from_records")
-        folder = Path(index_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.index.save(str(folder / "bm25"))
-        self.title_index.save(str(folder / "bm25_title"))
-        with (folder / "records.jsonl").open("w", encoding="utf-8") as out:
-            for r in self.records:
-                out.write(json.dumps(r, ensure_ascii=False) + "\n")
-        manifest = {
-            "format": INDEX_FORMAT,
+        meta = {
             "passages": len(self.records),
             "sections": dict(sorted(_count_sections(self.records).items())),
-            "built_at": time.time(),
+            **meta,
         }
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        return publish(index_dir, self._write, meta)
+
+    def _write(self, folder: Path) -> None:
+        self.index.save(str(folder / TEXT_INDEX), show_progress=False)
+        self.title_index.save(str(folder / TITLE_INDEX), show_progress=False)
+        with (folder / RECORDS).open("w", encoding="utf-8") as out:
+            for r in self.records:
+                out.write(json.dumps(r, ensure_ascii=False) + "\n")
 
     def scores(self, query: str) -> np.ndarray:
         """The score of every passage for `query` (0 for passages sharing no word with it)."""
@@ -321,25 +327,84 @@ def _title_tokens(record: dict[str, Any]) -> list[str]:
     return focus_terms_of_title(record["title"]) or [_EMPTY_TITLE]
 
 
-def ingest(corpus: str | Path, index_dir: str | Path) -> dict[str, Any]:
-    """Index a corpus (JSONL file or folder) into `index_dir`; returns counts and timings."""
+def _check_counts(
+    folder: Path, passages: int, records: list[dict[str, Any]], *indexes: Any
+) -> None:
+    """Refuse a build whose records or indexes disagree with its manifest's passage count."""
+    counts = [len(records)] + [int(i.scores["num_docs"]) for i in indexes]
+    if any(n != passages for n in counts):
+        raise IndexIntegrityError(
+            folder,
+            f"is damaged: its manifest counts {passages:,} passages, its records and "
+            f"indexes {', '.join(f'{n:,}' for n in counts)}",
+        )
+
+
+def ingest(corpus: str | Path, index_dir: str | Path, *, dedupe: bool = False) -> dict[str, Any]:
+    """Index a corpus (JSONL file or folder) into `index_dir`, all or nothing.
+
+    The corpus is read and checked first (`corpus.py`: nothing is written if it has a
+    problem); passages over `MAX_PASSAGE_CHARS` are split; the index is written as a new build
+    that replaces the old one atomically (`index.py`).
+
+    Args:
+        corpus: A JSONL file or a folder of `.md` / `.txt` files.
+        index_dir: The index folder (created if missing; an index there is replaced).
+        dedupe: Keep the first passage of each repeated id (and report the others) instead of
+            refusing the corpus.
+
+    Returns:
+        `passages` (indexed, parts counted), `input_passages` (read), `split_passages`,
+        `dropped_ids`, `skipped` (folder entries not read), `warnings` (all of these in
+        words), `build`, `index`, and the timings `read_s` and `total_s`.
+
+    Raises:
+        FileNotFoundError: `corpus` does not exist.
+        CorpusError: The corpus breaks the rules of `corpus.py`.
+        NotADirectoryError: `index_dir` is a file.
+
+    """
     start = time.perf_counter()
-    records = read_corpus(corpus)
+    target = check_target(index_dir)
+    read = load_corpus(corpus, dedupe=dedupe)
     read_s = time.perf_counter() - start
-    retriever = BM25Retriever.from_records(records)
-    retriever.save(index_dir)
+    records, split = split_passages(read.records)
+    _check_part_ids(str(corpus), records, split)
+    manifest = BM25Retriever._of_checked(records).save(
+        target, input_passages=len(read.records), split_passages=split
+    )
+    warnings = read.warnings
+    if split:
+        warnings.append(
+            f"split {split:,} passage(s) longer than {MAX_PASSAGE_CHARS:,} characters into "
+            "parts (ids '<id>', '<id>#2', ...)"
+        )
     return {
         "passages": len(records),
+        "input_passages": len(read.records),
+        "split_passages": split,
+        "dropped_ids": read.dropped_ids,
+        "skipped": read.skipped,
+        "warnings": warnings,
+        "build": manifest["build"],
         "read_s": round(read_s, 3),
         "total_s": round(time.perf_counter() - start, 3),
         "index": str(index_dir),
     }
 
 
-def demo_records() -> list[dict[str, Any]]:
-    """The passages of the bundled demo knowledge base."""
-    text = resources.files("parallel_tiers.data").joinpath(DEMO_CORPUS).read_text("utf-8")
-    return [_record(json.loads(line), DEMO_CORPUS) for line in text.splitlines() if line.strip()]
+def _check_part_ids(source: str, records: list[dict[str, Any]], split: int) -> None:
+    """Refuse parts of split passages whose ids (`<id>#2`, ...) are also passage ids."""
+    if not split:
+        return
+    seen: set[str] = set()
+    clashes = []
+    for r in records:
+        if r["id"] in seen:
+            clashes.append(f"id {r['id']!r}: a part of a split passage and a passage")
+        seen.add(r["id"])
+    if clashes:
+        raise CorpusError(source, clashes, "rename those passages and ingest again")
 
 
 @lru_cache(maxsize=4)
