@@ -168,7 +168,10 @@ def _slot_kinds() -> dict[str, tuple[str, Any]]:
             "a list of LangChain BaseTools",
             lambda v: isinstance(v, list | tuple) and all(isinstance(t, BaseTool) for t in v),
         ),
-        "memory_store": ("a LangGraph BaseStore", lambda v: isinstance(v, BaseStore)),
+        "memory_store": (
+            "a LangGraph BaseStore",
+            lambda v: isinstance(v, BaseStore) or (has("asearch")(v) and has("aput")(v)),
+        ),
         "model": (
             'a BaseChatModel or a model string such as "openai:gpt-4o-mini"',
             lambda v: isinstance(v, BaseChatModel | str),
