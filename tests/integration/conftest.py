@@ -76,6 +76,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     config["dependencies"] = [str(ROOT)]
     for entry in config["graphs"].values():
         entry["path"] = str(ROOT / entry["path"])
+    if "app" in config.get("http", {}):
+        config["http"]["app"] = str(ROOT / config["http"]["app"])
     config["graphs"]["hung_retriever"] = {
         "path": f"{ROOT / 'tests/integration/hung_graph.py'}:graph",
         "description": "Test only: mode 2 whose retriever never answers.",
@@ -186,3 +188,85 @@ def postgres_uri() -> Iterator[str]:
             _as_postgres([*pg_ctl, "-m", "fast", "-w", "stop"]), capture_output=True, check=False
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+# --- LangGraph server with custom auth ----------------------------------------------------
+
+#: The two callers of the auth server: name -> (tenant, user).
+AUTH_USERS = {"ann": ("A", "ann"), "bob": ("B", "bob")}
+
+
+@dataclass
+class AuthServer(Server):
+    tokens: dict[str, str]
+    """Bearer token of each caller of `AUTH_USERS`."""
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
+    """`langgraph dev` serving the repo's graphs with `parallel_tiers.auth` turned on.
+
+    The config is the repo's langgraph.json plus `"auth"` (as the README shows), and the
+    server's environment holds a token for tenant A's user ann and one for tenant B's bob.
+    """
+    import secrets
+
+    from parallel_tiers.auth import TOKENS_ENV
+
+    workdir = tmp_path_factory.mktemp("langgraph-dev-auth")
+    config = json.loads((ROOT / "langgraph.json").read_text())
+    config["dependencies"] = [str(ROOT)]
+    for entry in config["graphs"].values():
+        entry["path"] = str(ROOT / entry["path"])
+    if "app" in config.get("http", {}):
+        config["http"]["app"] = str(ROOT / config["http"]["app"])
+    config["auth"] = {"path": f"{ROOT / 'src/parallel_tiers/auth.py'}:auth"}
+    config_path = workdir / "langgraph.json"
+    config_path.write_text(json.dumps(config, indent=2))
+    tokens = {name: f"test-{name}-{secrets.token_urlsafe(16)}" for name in AUTH_USERS}
+    mapping = {
+        tokens[name]: {"tenant": tenant, "user": user}
+        for name, (tenant, user) in AUTH_USERS.items()
+    }
+    log = workdir / "server.log"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        str(Path(sys.executable).parent / "langgraph"),
+        "dev",
+        "--no-browser",
+        "--no-reload",
+        "--port",
+        str(port),
+        "--config",
+        str(config_path),
+    ]
+    env = {
+        **os.environ,
+        "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+        "LANGSMITH_TRACING": "false",
+        TOKENS_ENV: json.dumps(mapping),
+    }
+    with log.open("wb") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        while not _answers_ok(url):
+            if proc.poll() is not None:
+                pytest.fail(f"langgraph dev (auth) exited with {proc.returncode}:\n{_tail(log)}")
+            if time.perf_counter() - started > SERVER_START_TIMEOUT_S:
+                pytest.fail(
+                    f"langgraph dev (auth) gave no /ok in {SERVER_START_TIMEOUT_S} s:\n{_tail(log)}"
+                )
+            time.sleep(0.1)
+        STARTUP_S["langgraph dev with auth (/ok)"] = time.perf_counter() - started
+        yield AuthServer(
+            url=url, log=log, start_s=STARTUP_S["langgraph dev with auth (/ok)"], tokens=tokens
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

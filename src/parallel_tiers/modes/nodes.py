@@ -22,7 +22,10 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from parallel_tiers.context import Context, context_of
+from parallel_tiers.errors import describe_error
+from parallel_tiers.identity import apply_identity
 from parallel_tiers.modes.spec import Mode
+from parallel_tiers.resilience import service_key
 from parallel_tiers.services.generation import build_messages
 from parallel_tiers.services.retrieval import BM25Retriever, documents_to_results
 from parallel_tiers.state import State
@@ -31,12 +34,14 @@ from parallel_tiers.validation import (
     InvalidInputError,
     check_agent_and_tools,
     clean_text,
+    resolve_services,
     validate_run,
 )
 
 log = structlog.get_logger("parallel_tiers")
 GENERATION = "generation"
-"""Circuit-breaker key of the chat model."""
+"""Circuit-breaker key prefix of the chat model: `generation/<model name>`, or per tenant and
+instance for a model object the run brought."""
 
 
 class CircuitOpenError(RuntimeError):
@@ -62,10 +67,15 @@ def _run_id(config: RunnableConfig) -> str:
 async def validate_input(
     mode: Mode, state: State, runtime: Runtime[Context], config: RunnableConfig
 ) -> dict[str, Any]:
-    """Refuse bad input before any service runs; record the mode and settings."""
+    """Refuse bad input before any service runs; record the mode, settings and identity.
+
+    Behind LangGraph auth, `tenant_id` and `user_id` are the authenticated caller's (an input
+    naming anyone else is refused), and every later node reads them from this update.
+    """
     ctx = context_of(runtime)
     parsed = validate_run(state, ctx)
-    services = ctx.services
+    identity = apply_identity(state, config)
+    services = resolve_services(ctx)
     allowed = None
     if mode.manual and parsed.agent_id in services.agents.agents:
         allowed = list(services.agents.get(parsed.agent_id).allowed_tools)
@@ -84,7 +94,13 @@ async def validate_input(
         "session_id": parsed.session_id,
         "settings": ctx.settings(),
     }
-    update: dict[str, Any] = {"query": query, "metadata": meta, "error": None, "error_code": None}
+    update: dict[str, Any] = {
+        "query": query,
+        **identity,
+        "metadata": meta,
+        "error": None,
+        "error_code": None,
+    }
     if mode.chat:
         update["messages"] = [HumanMessage(content=query)]
     return update
@@ -203,7 +219,7 @@ async def _run_tool(ctx: Context, call: dict[str, Any]) -> dict[str, Any]:
     except TimeoutError:
         result.update(status="timed_out", error=f"no result within {ctx.parallel_timeout_ms} ms")
     except Exception as exc:
-        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        result.update(status="failed", error=describe_error(exc))
     result["duration_ms"] = round((time.perf_counter() - start) * 1000, 3)
     return result
 
@@ -232,21 +248,22 @@ async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     )
     model_name = services.model_name
     breakers, policy = ctx.resilience_state.breakers, ctx.breaker_policy
+    brought = services.brought.get("model")
+    key = (
+        service_key(GENERATION, brought, state.get("tenant_id"))
+        if brought is not None
+        else f"{GENERATION}/{model_name}"
+    )
     start = time.perf_counter()
     update: dict[str, Any] = {}
     try:
-        if ctx.circuit_breaker and not await breakers.allow(GENERATION, policy):
-            raise CircuitOpenError("the model failed repeatedly; its circuit breaker is open")
-        try:
-            reply = await _ainvoke_within(
-                services.model, messages, ctx.generation_retries, ctx.generation_timeout_ms
+        if ctx.circuit_breaker and not await breakers.allow(key, policy):
+            last = await breakers.last_error(key)
+            raise CircuitOpenError(
+                "the model failed repeatedly; its circuit breaker is open"
+                + (f" (last error: {last})" if last else "")
             )
-        except Exception:
-            if ctx.circuit_breaker:
-                await breakers.record(GENERATION, True, policy)
-            raise
-        if ctx.circuit_breaker:
-            await breakers.record(GENERATION, False, policy)
+        reply = await _guarded_model_call(ctx, key, services, messages)
         # No checkpointer or store takes NUL and its kind: a model's stray ones are dropped.
         response, usage, status = clean_text(str(reply.text)), reply.usage_metadata, "ok"
         if isinstance(reply, AIMessage) and "messages" in state:
@@ -260,7 +277,7 @@ async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             f"{'did not answer in time' if status == 'timed_out' else 'failed'} "
             f"({type(exc).__name__}). Please try again."
         )
-        update.update(error=f"{type(exc).__name__}: {exc}", error_code=code)
+        update.update(error=describe_error(exc), error_code=code)
         log.warning(
             "generation_failed",
             error=type(exc).__name__,
@@ -288,6 +305,35 @@ async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "generation": generation,
         "metadata": {"generation": {k: generation[k] for k in shown}},
     }
+
+
+async def _guarded_model_call(
+    ctx: Context, key: str, services: Any, messages: list[BaseMessage]
+) -> Any:
+    """The model call under its time limit, its outcome told to the model's breaker.
+
+    A probe call that ends without an outcome (the run was cancelled) is released, so the
+    breaker never stays half-open.
+    """
+    breakers, policy = ctx.resilience_state.breakers, ctx.breaker_policy
+    recorded = False
+    try:
+        try:
+            reply = await _ainvoke_within(
+                services.model, messages, ctx.generation_retries, ctx.generation_timeout_ms
+            )
+        except Exception as exc:
+            if ctx.circuit_breaker:
+                await breakers.record(key, True, policy, describe_error(exc))
+            recorded = True
+            raise
+        if ctx.circuit_breaker:
+            await breakers.record(key, False, policy)
+        recorded = True
+        return reply
+    finally:
+        if ctx.circuit_breaker and not recorded:
+            await breakers.release(key)
 
 
 def trim_history(messages: list[BaseMessage], max_tokens: int) -> list[BaseMessage]:
@@ -368,7 +414,7 @@ async def save_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 f"no answer from the store within {ctx.store_timeout_ms} ms",
             )
         else:
-            status, error = "failed", f"{type(exc).__name__}: {exc}"[:300]
+            status, error = "failed", describe_error(exc)
         log.warning(
             "save_turn_failed",
             status=status,
