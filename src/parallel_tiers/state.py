@@ -6,9 +6,11 @@ Every key is written by one node only, except `metadata` (merged) and `messages`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AnyMessage, BaseMessage, convert_to_messages
+from langgraph.channels.ephemeral_value import EphemeralValue
 from langgraph.graph.message import Messages, add_messages
 from typing_extensions import TypedDict  # pydantic (server schemas) needs it on Python < 3.12
 
@@ -53,8 +55,35 @@ def _clean_message(message: BaseMessage) -> BaseMessage:
     return message if new == content else message.model_copy(update={"content": new})
 
 
+TURN_DEFAULTS: dict[str, Any] = {
+    "confirmed_tools": None,
+    "enable_rag": True,
+    "enable_tools": True,
+    "priority": "normal",
+}
+"""The per-turn inputs and their values when a run does not give them. They apply to the run
+that gives them only: a chat thread never carries them over to its next turn (their channels
+are `EphemeralValue`s), so consent to run a tool is asked again each turn."""
+
+
+def turn_input(state: Mapping[str, Any], key: str) -> Any:
+    """The run's value of a per-turn input (`TURN_DEFAULTS`).
+
+    In a mode graph it comes from `turn`; in a tier graph run on its own, from the state.
+    """
+    turn = state.get("turn")
+    source = turn if isinstance(turn, Mapping) else state
+    value = source.get(key)
+    return TURN_DEFAULTS[key] if value is None else value
+
+
 class InputState(TypedDict, total=False):
-    """What a caller passes to a single-turn mode graph (mode 1 and 2)."""
+    """What a caller passes to a single-turn mode graph (mode 1 and 2).
+
+    `confirmed_tools`, `enable_rag`, `enable_tools` and `priority` apply to this run only (see
+    `TURN_DEFAULTS`); on a chat thread, `messages`, `agent_id`, `user_id`, `tenant_id` and
+    `session_id` carry over to the next turn until a turn gives new ones.
+    """
 
     query: str
     """The question. Required, non-empty, at most `MAX_QUERY_CHARS` characters."""
@@ -66,14 +95,16 @@ class InputState(TypedDict, total=False):
     """Tenant; memory and metrics never cross tenants."""
     session_id: str | None
     """Free-form session id, carried through to metadata and logs."""
-    enable_rag: bool
-    """False skips the `rag_retrieval` branch (recorded as skipped)."""
-    enable_tools: bool
-    """False skips `tool_suggestion` and runs no tools."""
-    confirmed_tools: list[str] | None
-    """Manual modes: the suggested tools the caller allows to run."""
-    priority: Literal["high", "normal", "low"]
-    """Queue order when services are at `max_concurrency` (default "normal")."""
+    enable_rag: Annotated[bool, EphemeralValue]
+    """False skips the `rag_retrieval` branch (recorded as skipped). This run only."""
+    enable_tools: Annotated[bool, EphemeralValue]
+    """False skips `tool_suggestion` and runs no tools. This run only."""
+    confirmed_tools: Annotated[list[str] | None, EphemeralValue]
+    """Manual modes: the suggested tools the caller allows to run. This run only: a chat turn
+    without it asks again (an interrupt, with a checkpointer) or runs no tools."""
+    priority: Annotated[Literal["high", "normal", "low"], EphemeralValue]
+    """Queue order when services are at their concurrency limit (default "normal"). This run
+    only."""
 
 
 class ChatInputState(InputState, total=False):
@@ -118,6 +149,8 @@ class OutputState(ChatInputState, total=False):
 class State(OutputState, total=False):
     """The full state of a mode graph: the output keys plus private working keys."""
 
+    turn: dict[str, Any]
+    """This run's per-turn inputs, defaults filled in (written by `validate_input` each run)."""
     approved_tools: list[dict[str, Any]]
     """Tool calls cleared to run (suggestions the agent allows and the caller confirmed)."""
     generation: dict[str, Any]
@@ -134,6 +167,8 @@ class Tier1State(TypedDict, total=False):
     priority: str
     enable_rag: bool
     enable_tools: bool
+    turn: dict[str, Any]
+    """This run's per-turn inputs, in a mode graph (`turn_input` reads them)."""
     selected_agent: dict[str, Any]
     rag_results: list[dict[str, Any]]
     suggested_tools: list[dict[str, Any]]
@@ -160,6 +195,7 @@ class Tier2State(TypedDict, total=False):
     rag_results: list[dict[str, Any]]
     tenant_id: str | None
     priority: str
+    turn: dict[str, Any]
     generation: dict[str, Any]
     quality_score: float | None
     quality_metrics: dict[str, Any]

@@ -49,7 +49,7 @@ def build_mode_graph(
         destinations=("execute_tools", "generate"),
     )
     builder.add_node("execute_tools", nodes.execute_tools)
-    builder.add_node("generate", nodes.generate)
+    builder.add_node("generate", partial(nodes.generate, spec))
     builder.add_node("tier2", build_tier2_graph())
     steps = [
         "validate_input",

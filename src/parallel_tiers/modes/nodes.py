@@ -28,7 +28,7 @@ from parallel_tiers.modes.spec import Mode
 from parallel_tiers.resilience import service_key
 from parallel_tiers.services.generation import build_messages
 from parallel_tiers.services.retrieval import BM25Retriever, documents_to_results
-from parallel_tiers.state import State
+from parallel_tiers.state import TURN_DEFAULTS, State, turn_input
 from parallel_tiers.tiers.retrieval import earlier_questions
 from parallel_tiers.validation import (
     InvalidInputError,
@@ -57,6 +57,22 @@ ERROR_CODES: dict[type[Exception], str] = {
     GenerationTimeoutError: "generation_timed_out",
 }
 """`error_code` of a failed generation by cause; any other failure is `generation_failed`."""
+
+
+TURN_RESULTS: dict[str, Any] = {
+    "response": "",
+    "rag_results": [],
+    "suggested_tools": [],
+    "approved_tools": [],
+    "tool_results": [],
+    "memory": [],
+    "quality_score": None,
+    "quality_metrics": {},
+    "citations": [],
+    "cost_data": {},
+    "generation": {},
+}
+"""What `validate_input` resets each run: the results of the thread's previous turn."""
 
 
 def _run_id(config: RunnableConfig) -> str:
@@ -101,9 +117,10 @@ async def validate_input(
         "error": None,
         "error_code": None,
     }
-    if mode.chat:
-        update["messages"] = [HumanMessage(content=query)]
-    return update
+    turn = {key: getattr(parsed, key) for key in TURN_DEFAULTS}
+    meta["turn"] = update["turn"] = turn
+    # Results are the turn's own: a turn paused for tool approval shows none of the last's.
+    return {**TURN_RESULTS, **update}
 
 
 async def load_agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -126,7 +143,7 @@ async def select_agent(state: State, runtime: Runtime[Context]) -> dict[str, Any
     if (
         registry.uses_sources
         and isinstance(retriever, BM25Retriever)
-        and state.get("enable_rag") is not False
+        and turn_input(state, "enable_rag") is not False
     ):
         evidence = documents_to_results(retriever.search(state["query"], registry.evidence_k))
     selection = registry.select(state["query"], history=earlier_questions(state), evidence=evidence)
@@ -156,11 +173,11 @@ async def approve_tools(
     suggestions = [s for s in state.get("suggested_tools") or [] if s.get("args") is not None]
     allowed = set((state.get("selected_agent") or {}).get("allowed_tools") or [])
     suggestions = [s for s in suggestions if s["name"] in allowed]
-    if state.get("enable_tools") is False or not suggestions:
+    if turn_input(state, "enable_tools") is False or not suggestions:
         return _approve([])
     if not mode.manual:
         return _approve(suggestions)
-    confirmed = state.get("confirmed_tools")
+    confirmed = turn_input(state, "confirmed_tools")
     if confirmed is None and _has_checkpointer(config):
         answer = interrupt(
             {
@@ -224,7 +241,7 @@ async def _run_tool(ctx: Context, call: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Answer from the retrieved passages and tool results with the context's chat model.
 
     The model call is retried `generation_retries` times, all within `generation_timeout_ms`,
@@ -237,7 +254,9 @@ async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     services = ctx.services
     agent_id = (state.get("selected_agent") or {}).get("id")
     agent = services.agents.get(agent_id) if agent_id in services.agents.agents else None
-    earlier: list[BaseMessage] = list[BaseMessage](state.get("messages") or [])[:-1]
+    # The question joins the thread together with its answer, in one write (below): a run
+    # stopped before that leaves no half turn behind.
+    earlier: list[BaseMessage] = list[BaseMessage](state.get("messages") or [])
     history = trim_history(earlier, ctx.max_history_tokens)
     messages = build_messages(
         state["query"],
@@ -266,8 +285,7 @@ async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         reply = await _guarded_model_call(ctx, key, services, messages)
         # No checkpointer or store takes NUL and its kind: a model's stray ones are dropped.
         response, usage, status = clean_text(str(reply.text)), reply.usage_metadata, "ok"
-        if isinstance(reply, AIMessage) and "messages" in state:
-            update["messages"] = [reply]
+        answer = reply if isinstance(reply, AIMessage) else AIMessage(content=response)
     except Exception as exc:
         usage = None
         code = ERROR_CODES.get(type(exc), "generation_failed")
@@ -285,8 +303,9 @@ async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             model=model_name,
             run_id=(state.get("metadata") or {}).get("run_id"),
         )
-        if "messages" in state:
-            update["messages"] = [AIMessage(content=response)]
+        answer = AIMessage(content=response)
+    if mode.chat:
+        update["messages"] = [HumanMessage(content=state["query"]), answer]
     duration_ms = round((time.perf_counter() - start) * 1000, 3)
     generation = {
         "model": model_name,

@@ -21,6 +21,7 @@ from langgraph.runtime import Runtime
 from parallel_tiers.context import Context, context_of
 from parallel_tiers.errors import describe_error
 from parallel_tiers.resilience import adaptive_timeout_ms, service_key
+from parallel_tiers.state import turn_input
 
 log = structlog.get_logger("parallel_tiers")
 
@@ -156,7 +157,7 @@ async def _call(
             async with timeout:
                 limiter = res.limiter(key)
                 if limiter is not None:
-                    async with limiter.slot(state.get("priority") or "normal"):
+                    async with limiter.slot(turn_input(state, "priority")):
                         queue_ms = (time.perf_counter() - start) * 1000
                         update = await branch.run(state, ctx, runtime)
                 else:

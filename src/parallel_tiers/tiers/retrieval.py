@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 
 from parallel_tiers.context import Context
 from parallel_tiers.services.retrieval import BM25Retriever, documents_to_results
-from parallel_tiers.state import Tier1Output, Tier1State
+from parallel_tiers.state import Tier1Output, Tier1State, turn_input
 from parallel_tiers.tiers.branch import Branch, expect_list_of_dicts
 from parallel_tiers.tiers.builder import Tier, build_tier_graph
 
@@ -76,11 +76,11 @@ async def memory_retrieval(
 
 
 def _rag_off(state: Mapping[str, Any]) -> str | None:
-    return "enable_rag is False" if state.get("enable_rag") is False else None
+    return "enable_rag is False" if turn_input(state, "enable_rag") is False else None
 
 
 def _tools_off(state: Mapping[str, Any]) -> str | None:
-    return "enable_tools is False" if state.get("enable_tools") is False else None
+    return "enable_tools is False" if turn_input(state, "enable_tools") is False else None
 
 
 def _no_user(state: Mapping[str, Any]) -> str | None:
