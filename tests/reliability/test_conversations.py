@@ -1,4 +1,4 @@
-"""Chat turns hold together: each turn's inputs are its own, and a turn is saved whole (issue 11)."""
+"""Chat turns hold together: each turn's inputs are its own, a turn is saved whole (issue 11)."""
 
 from __future__ import annotations
 

@@ -220,3 +220,20 @@ async def test_unknown_model_in_a_run_is_flagged_not_priced() -> None:
 async def test_no_ledger_no_accumulation() -> None:
     out = await build_mode_graph(2).ainvoke({"query": "What is asthma?"})
     assert out["cost_data"]["total_cost_usd"] == 0.0  # the offline model costs nothing
+
+
+async def test_a_call_that_never_went_out_costs_nothing_and_says_why() -> None:
+    from parallel_tiers import Context, build_mode_graph
+    from parallel_tiers.resilience import Resilience
+
+    # A provider model whose package is missing: nothing was sent (it used to be priced at
+    # the prompt's tokens plus the package's own apology as "output").
+    out = await build_mode_graph(2).ainvoke(
+        {"query": "What are the warning signs of a stroke?"},
+        context=Context(model="nonexistent-provider:some-model", resilience=Resilience()),
+    )
+    cost = out["cost_data"]
+    assert out["error_code"] == "generation_failed"
+    assert (cost["input_tokens"], cost["output_tokens"], cost["total_cost_usd"]) == (0, 0, 0.0)
+    assert "ModelUnavailableError" in cost["not_sent"]
+    assert out["metadata"]["generation"]["status"] == "failed"

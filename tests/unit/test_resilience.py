@@ -252,6 +252,12 @@ async def test_generation_is_retried_then_fails_plainly_and_opens_its_breaker() 
         out = await build_mode_graph(2).ainvoke({"query": "stroke signs?"}, context=ctx)
         codes.append(out["error_code"])
         assert "no answer could be generated" in out["response"]
-        assert out["cost_data"]["input_tokens"] > 0
+        cost = out["cost_data"]
+        if out["error_code"] == "circuit_open":  # never sent: nothing to pay for
+            assert cost["total_tokens"] == 0 and cost["total_cost_usd"] == 0
+            assert "circuit breaker is open" in cost["not_sent"]
+        else:  # sent and failed: the prompt, estimated; never the package's apology
+            assert cost["input_tokens"] > 0 and cost["output_tokens"] == 0
+            assert cost["tokens_estimated"]
     assert codes == ["generation_failed", "generation_failed", "circuit_open"]
     assert dead.failures_left == 10_000 - 4  # 2 runs x (1 try + 1 retry), then skipped

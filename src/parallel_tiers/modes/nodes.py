@@ -52,6 +52,13 @@ class GenerationTimeoutError(TimeoutError):
     """The model gave no answer within `generation_timeout_ms` (retries included)."""
 
 
+class ModelUnavailableError(RuntimeError):
+    """The chat model could not be created (provider package or API key missing).
+
+    No call went out, so nothing is priced.
+    """
+
+
 ERROR_CODES: dict[type[Exception], str] = {
     CircuitOpenError: "circuit_open",
     GenerationTimeoutError: "generation_timed_out",
@@ -275,6 +282,7 @@ async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[
     )
     start = time.perf_counter()
     update: dict[str, Any] = {}
+    sent = True
     try:
         if ctx.circuit_breaker and not await breakers.allow(key, policy):
             last = await breakers.last_error(key)
@@ -288,6 +296,7 @@ async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[
         answer = reply if isinstance(reply, AIMessage) else AIMessage(content=response)
     except Exception as exc:
         usage = None
+        sent = not isinstance(exc, CircuitOpenError | ModelUnavailableError)
         code = ERROR_CODES.get(type(exc), "generation_failed")
         status = "timed_out" if code == "generation_timed_out" else "failed"
         response = (
@@ -312,10 +321,12 @@ async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[
         "usage": dict(usage) if usage else None,
         "duration_ms": duration_ms,
         "status": status,
+        "sent": sent,
+        "error": update.get("error"),
         "history_messages": len(history),
         "history_left_out": len(earlier) - len(history),
     }
-    if not usage:
+    if not usage and sent:
         generation["prompt"] = get_buffer_string(messages)
     shown = ("model", "duration_ms", "status", "history_messages", "history_left_out")
     return {
@@ -338,8 +349,12 @@ async def _guarded_model_call(
     recorded = False
     try:
         try:
+            try:
+                model = services.model
+            except Exception as exc:
+                raise ModelUnavailableError(describe_error(exc)) from exc
             reply = await _ainvoke_within(
-                services.model, messages, ctx.generation_retries, ctx.generation_timeout_ms
+                model, messages, ctx.generation_retries, ctx.generation_timeout_ms
             )
         except Exception as exc:
             if ctx.circuit_breaker:

@@ -40,14 +40,26 @@ async def citation_extraction(
 async def cost_tracking(
     state: Mapping[str, Any], ctx: Context, runtime: Runtime[Context]
 ) -> dict[str, Any]:
-    """Price the generation from its token usage; add it to the context's `cost_ledger`."""
+    """Price the generation from its token usage; add it to the context's `cost_ledger`.
+
+    Only what reached a model is priced: a call that never went out (circuit open, model not
+    available) costs 0 and `not_sent` says why; a failed call is priced for its prompt alone
+    (estimated, `tokens_estimated`), never for the package's own apology text.
+    """
     gen = state.get("generation") or {}
-    cost = await ctx.services.cost.atrack(
-        str(gen.get("model") or ctx.services.model_name),
-        gen.get("usage"),
-        prompt_text=str(gen.get("prompt") or ""),
-        completion_text=str(state.get("response") or ""),
-    )
+    model = str(gen.get("model") or ctx.services.model_name)
+    if gen.get("sent") is False:
+        cost = await ctx.services.cost.atrack(model, {"input_tokens": 0, "output_tokens": 0})
+        reason = str(gen.get("error") or "the model was not called")
+        cost = {**cost, "total_cost_usd": 0.0, "price_unknown": False, "not_sent": reason}
+    else:
+        ok = gen.get("status", "ok") == "ok"
+        cost = await ctx.services.cost.atrack(
+            model,
+            gen.get("usage"),
+            prompt_text=str(gen.get("prompt") or ""),
+            completion_text=str(state.get("response") or "") if ok else "",
+        )
     if ctx.cost_ledger is not None and isinstance(cost, Mapping):
         ctx.cost_ledger.add(cost, thread_id=_thread_id(), tenant_id=state.get("tenant_id"))
     return {"cost_data": dict(cost)}
