@@ -129,6 +129,17 @@ def test_render_parse_roundtrip() -> None:
     assert parsed.tools == [("calculator", "4"), ("drug_lookup", "error: timeout")]
 
 
+def test_a_failed_tool_whose_message_has_brackets_is_read_as_a_failure() -> None:
+    # "round(): the number ..." once made the parser take the message for the tool's output
+    error = "ValueError: round(): the number of digits is limited to ±400"
+    tools = [{"name": "calculator", "args": {"expression": "round(1, -10**8)"}, "error": error}]
+    parsed = parse_prompt(render_prompt("What is round(1, -10**8) mg?", [], tools))
+    assert parsed.tools == [("calculator", f"error: {error}")]
+    assert _answer("What is round(1, -10**8) mg?", [], tool_results=tools).startswith(
+        f"calculator failed: {error}."
+    )
+
+
 def test_parse_plain_text_is_a_bare_question() -> None:
     parsed = parse_prompt("How are you?")
     assert parsed.question == "How are you?"

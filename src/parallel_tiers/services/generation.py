@@ -4,10 +4,14 @@
 the question. `ExtractiveChatModel` answers that prompt without any network access by quoting
 the source sentences most relevant to the question, each followed by its `[n]` marker, so the
 whole pipeline (streaming, citations, quality, cost) runs offline and deterministically.
+
+Sizes are capped (`MAX_SOURCE_CHARS` a passage, `MAX_TITLE_CHARS` a title) so that a huge
+passage costs no model, and no step after it, more than a normal one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -35,7 +39,14 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from rapidfuzz import fuzz
 
 from parallel_tiers.services.questions import INFORMATION, analyse_question, speaks_to
-from parallel_tiers.services.text import markers, split_sentences, strip_markers, tokenize
+from parallel_tiers.services.text import (
+    clip,
+    markers,
+    off_loop,
+    split_sentences,
+    strip_markers,
+    tokenize,
+)
 
 LOCAL_MODEL = "local:extractive"
 """The model spec of the offline `ExtractiveChatModel`."""
@@ -51,6 +62,34 @@ NOT_FOUND = "I could not find this in the available sources."
 
 MAX_TOOL_OUTPUT_CHARS = 300
 """Tool outputs longer than this are shortened in the prompt."""
+
+MAX_SOURCE_CHARS = 32_000
+"""Characters of a passage's content the prompt carries (`source_content`), so any chat model,
+the offline one included, reads at most this much of each passage. A longer passage is cut at
+its last sentence end before the limit (`text.clip`); citations and quality check the same
+prefix (`citations.passage_text`), and `quality_metrics["passages_truncated"]` lists the cited
+ones that were cut. MedQuAD passages are 850 characters at the median and 27,000 at most, so
+none is cut."""
+
+MAX_TITLE_CHARS = 500
+"""Characters of a passage's title, and of its source, the prompt carries (cut at a word)."""
+
+MAX_QUESTION_CHARS = 8_000
+"""Characters of the question the offline model reads (the validated limit of a query, for
+prompts that did not come through the graph)."""
+
+INLINE_MAX_PROMPT_CHARS = 4_000
+"""Largest prompt (characters of its messages) the offline model answers on the event loop;
+a larger one is answered in the services' CPU worker thread (`text.off_loop`) so the loop
+keeps serving other runs meanwhile. Measured on MedQuAD prompts (five passages, median 6,100
+characters): answering takes 1-2 ms when the passages were split before and 5-15 ms when not
+(sentence splitting, cached by passage); up to 4,000 characters it stays under about 5 ms
+even then. The thread hop adds about 0.05 ms, a few percent of the cheapest answer it is used
+for."""
+
+STREAM_YIELD_EVERY = 64
+"""The offline model's `_astream` lets the event loop run other tasks after every this many
+chunks (words) of a long answer."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,15 +142,23 @@ def render_prompt(
     return "\n\n".join(blocks)
 
 
-def _one_line(value: Any) -> str:
-    return re.sub(r"\s+", " ", str(value if value is not None else "")).strip()
+def _one_line(value: Any, limit: int | None = None) -> str:
+    text = str(value if value is not None else "")
+    if limit is not None:
+        text = clip(text, limit)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def source_content(doc: Mapping[str, Any]) -> str:
+    """The content of a passage as the prompt carries it: at most `MAX_SOURCE_CHARS` characters."""
+    return clip(str(doc.get("content") or "").strip(), MAX_SOURCE_CHARS)
 
 
 def _render_source(n: int, doc: Mapping[str, Any]) -> str:
-    title = _one_line(doc.get("title")) or f"Source {n}"
-    source = _one_line(doc.get("source"))
+    title = _one_line(doc.get("title"), MAX_TITLE_CHARS) or f"Source {n}"
+    source = _one_line(doc.get("source"), MAX_TITLE_CHARS)
     header = f"[{n}] {title} ({source})" if source else f"[{n}] {title}"
-    return f"{header}\n{str(doc.get('content') or '').strip()}"
+    return f"{header}\n{source_content(doc)}"
 
 
 def _render_tool(result: Mapping[str, Any]) -> str:
@@ -139,6 +186,7 @@ def _render_tool(result: Mapping[str, Any]) -> str:
 _SOURCE_HEADER = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
 _HEADER_SOURCE = re.compile(r"^(.*) \(([^()]*)\)$")
 _TOOL_LINE = re.compile(r"^- ([^(\n]+)\((.*)\): (.*)$")
+_FAILED_TOOL_LINE = re.compile(r"^- ([^(\n]+)\((.*?)\): (error: .*)$")
 
 
 @dataclass
@@ -164,7 +212,8 @@ def parse_prompt(text: str) -> ParsedPrompt:
     tools_at = body.rfind("Tool results:\n")
     if tools_at >= 0 and (tools_at == 0 or body[tools_at - 1] == "\n"):
         for line in body[tools_at:].splitlines()[1:]:
-            match = _TOOL_LINE.match(line.strip())
+            # a failure first: its message may hold "): " too ("round(): the number of ...")
+            match = _FAILED_TOOL_LINE.match(line.strip()) or _TOOL_LINE.match(line.strip())
             if match:
                 parsed.tools.append((match.group(1).strip(), match.group(3).strip()))
         body = body[:tools_at].rstrip()
@@ -235,7 +284,11 @@ def extractive_answer(parsed: ParsedPrompt, max_sentences: int = 4) -> str:
     sentences are grouped by passage (in the sources' order, the retriever's ranking) in
     passage order, each quoted verbatim (minus the passage's own footnote markers) with its
     `[n]` marker before its final punctuation. Tool results come first.
+
+    The work is linear in the prompt and bounded: a prompt not laid out by `build_messages()`
+    is read up to the same caps (`MAX_QUESTION_CHARS`, `MAX_SOURCE_CHARS`, `MAX_TITLE_CHARS`).
     """
+    parsed = _within_caps(parsed)
     parts = [_tool_sentence(name, outcome) for name, outcome in parsed.tools]
     chosen = _select(parsed, max_sentences)
     if not chosen:
@@ -246,6 +299,22 @@ def extractive_answer(parsed: ParsedPrompt, max_sentences: int = 4) -> str:
     return " ".join(parts)
 
 
+def _within_caps(parsed: ParsedPrompt) -> ParsedPrompt:
+    """`parsed` with its question and sources cut to the caps (the same object when within)."""
+    question = clip(parsed.question, MAX_QUESTION_CHARS)
+    sources = [
+        {
+            **src,
+            "title": clip(src["title"], MAX_TITLE_CHARS),
+            "content": clip(src["content"], MAX_SOURCE_CHARS),
+        }
+        for src in parsed.sources
+    ]
+    if question is parsed.question and sources == parsed.sources:
+        return parsed
+    return ParsedPrompt(question=question, sources=sources, tools=parsed.tools)
+
+
 def _select(parsed: ParsedPrompt, max_sentences: int) -> list[_Candidate]:
     analysis = analyse_question(parsed.question)
     query = set(analysis.terms)
@@ -253,7 +322,8 @@ def _select(parsed: ParsedPrompt, max_sentences: int) -> list[_Candidate]:
         return []
     # When some passage names the question's focus, passages that never do are off topic:
     # "warning signs of a stroke" borrows nothing from a passage on the signs of cancer.
-    names_focus = [bool(set(analysis.focus_terms) & _vocabulary(src)) for src in parsed.sources]
+    vocabularies = [_vocabulary(src) for src in parsed.sources]
+    names_focus = [bool(set(analysis.focus_terms) & vocab) for vocab in vocabularies]
     candidates = [
         _Candidate(d, p, s, Counter(tokenize(s)))
         for d, src in enumerate(parsed.sources)
@@ -275,7 +345,7 @@ def _select(parsed: ParsedPrompt, max_sentences: int) -> list[_Candidate]:
     focus = set(analysis.focus_terms)
     on_topic = [bool(focus & set(tokenize(src["title"]))) for src in parsed.sources]
     asked = [t for t in analysis.types if t != INFORMATION]
-    doc_bonus = _doc_bonuses(parsed.sources, query, idf)
+    doc_bonus = _doc_bonuses(parsed.sources, vocabularies, query, idf)
     for c, r in zip(candidates, raw, strict=True):
         if r > 0 or on_topic[c.doc]:
             c.score = (r / top_raw if top_raw > 0 else 0.0) + doc_bonus[c.doc]
@@ -325,15 +395,17 @@ def _vocabulary(source: Mapping[str, str]) -> set[str]:
 
 
 def _doc_bonuses(
-    sources: Sequence[Mapping[str, str]], query: set[str], idf: Mapping[str, float]
+    sources: Sequence[Mapping[str, str]],
+    vocabularies: Sequence[set[str]],
+    query: set[str],
+    idf: Mapping[str, float],
 ) -> list[float]:
     total = sum(idf.values()) or 1.0
     count = len(sources)
     title_hits = [len(query & set(tokenize(s["title"]))) for s in sources]
     best_title = max(range(count), key=lambda i: (title_hits[i], -i))
     bonuses = []
-    for i, src in enumerate(sources):
-        vocab = set(tokenize(f"{src['title']} {src['content']}"))
+    for i, vocab in enumerate(vocabularies):
         coverage = sum(idf[t] for t in query & vocab) / total
         bonus = DOC_RELEVANCE_WEIGHT * coverage + RANK_WEIGHT * (1 - i / count)
         if i == best_title and title_hits[i]:
@@ -370,7 +442,9 @@ class ExtractiveChatModel(BaseChatModel):
     It reads the last human message as laid out by `build_messages()` and answers with the
     `max_sentences` source sentences most relevant to the question (see `extractive_answer()`),
     or with an honest "I could not find this in the available sources." It streams word by word
-    and reports approximate token usage.
+    and reports approximate token usage. Asynchronously, a prompt larger than
+    `INLINE_MAX_PROMPT_CHARS` is answered off the event loop (`text.off_loop`), and a long
+    answer's stream lets other tasks run every `STREAM_YIELD_EVERY` words.
     """
 
     model_name: str = LOCAL_MODEL
@@ -403,19 +477,29 @@ class ExtractiveChatModel(BaseChatModel):
             total_tokens=input_tokens + output_tokens,
         )
 
-    def _result(self, messages: list[BaseMessage], stop: list[str] | None) -> ChatResult:
+    def _answered(
+        self, messages: Sequence[BaseMessage], stop: Sequence[str] | None
+    ) -> tuple[str, UsageMetadata]:
         answer = self.answer(messages, stop)
+        return answer, self._usage(messages, answer)
+
+    async def _aanswered(
+        self, messages: Sequence[BaseMessage], stop: Sequence[str] | None
+    ) -> tuple[str, UsageMetadata]:
+        """`_answered`, in a worker thread when the prompt is large (`INLINE_MAX_PROMPT_CHARS`)."""
+        if _prompt_chars(messages) <= INLINE_MAX_PROMPT_CHARS:
+            return self._answered(messages, stop)
+        return await off_loop(self._answered, messages, stop)
+
+    def _result(self, answer: str, usage: UsageMetadata) -> ChatResult:
         message = AIMessage(
             content=answer,
-            usage_metadata=self._usage(messages, answer),
+            usage_metadata=usage,
             response_metadata={"model_name": self.model_name},
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _chunks(
-        self, messages: list[BaseMessage], stop: list[str] | None
-    ) -> Iterator[ChatGenerationChunk]:
-        answer = self.answer(messages, stop)
+    def _chunks(self, answer: str, usage: UsageMetadata) -> Iterator[ChatGenerationChunk]:
         pieces = re.findall(r"\S+\s*", answer) or [answer]
         for piece in pieces[:-1]:
             yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
@@ -423,7 +507,7 @@ class ExtractiveChatModel(BaseChatModel):
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content=pieces[-1],
-                usage_metadata=self._usage(messages, answer),
+                usage_metadata=usage,
                 response_metadata={"model_name": self.model_name},
                 chunk_position="last",
             )
@@ -436,7 +520,7 @@ class ExtractiveChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._result(messages, stop)
+        return self._result(*self._answered(messages, stop))
 
     async def _agenerate(
         self,
@@ -445,7 +529,7 @@ class ExtractiveChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._result(messages, stop)
+        return self._result(*await self._aanswered(messages, stop))
 
     def _stream(
         self,
@@ -455,7 +539,7 @@ class ExtractiveChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         # The base class reports each chunk to the callbacks (on_llm_new_token) itself.
-        yield from self._chunks(messages, stop)
+        yield from self._chunks(*self._answered(messages, stop))
 
     async def _astream(
         self,
@@ -464,8 +548,16 @@ class ExtractiveChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        for chunk in self._chunks(messages, stop):
+        for i, chunk in enumerate(self._chunks(*await self._aanswered(messages, stop)), 1):
             yield chunk
+            if i % STREAM_YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a long answer's chunks let other tasks run between them
+
+
+def _prompt_chars(messages: Sequence[BaseMessage]) -> int:
+    return sum(
+        len(m.content) if isinstance(m.content, str) else len(str(m.content)) for m in messages
+    )
 
 
 # --------------------------------------------------------------------------------------------

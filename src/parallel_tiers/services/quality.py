@@ -28,6 +28,12 @@ unsupported_claims     list of str                the sentences (markers removed
                                                   supports, in order; sentences without a marker
                                                   included
 reason                 str (only when no score)   why there is no score ("empty answer")
+answer_truncated       dict (only when cut)       the answer was longer than
+                                                  `citations.MAX_ANSWER_CHARS`: `chars` (its
+                                                  length) and `scored_chars` (the prefix scored)
+passages_truncated     list of int (only when     the markers of cited passages longer than
+                       any)                       `generation.MAX_SOURCE_CHARS`, checked against
+                                                  their first part (what the prompt carried)
 =====================  =========================  ==================================================
 
 `quality_score` (0..1, or None for an empty answer) is `WEIGHTS`-weighted:
@@ -38,6 +44,9 @@ words leave the type cues out: an unrelated passage on the "causes" of another d
 "causes" with the question, not its topic. Measured on MedQuAD (`parallel-tiers eval answers`),
 answers built from the relevant passages outscore answers built from unrelated ones with a ROC
 AUC reported in the README.
+
+The work is linear in the answer and bounded (see the caps above); `QualityScorer` scores in a
+worker thread when it is large (`citations.INLINE_MAX_CHARS`).
 """
 
 from __future__ import annotations
@@ -46,13 +55,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from parallel_tiers.services.citations import (
+    INLINE_MAX_CHARS,
+    MAX_ANSWER_CHARS,
     answer_sentences,
     check_support,
+    is_truncated,
+    passage_terms,
     passage_text,
     resolve,
+    work_size,
 )
 from parallel_tiers.services.questions import analyse_question
-from parallel_tiers.services.text import strip_markers, tokenize
+from parallel_tiers.services.text import clip, off_loop, strip_markers, tokenize
 
 WEIGHTS = {"groundedness": 0.5, "query_coverage": 0.25, "evidence_relevance": 0.25}
 """Weights of the metrics in `quality_score` (see `QualityScorer.ascore`)."""
@@ -76,7 +90,8 @@ def score_answer(
         `reason`, when the answer is empty.
 
     """
-    sentences = answer_sentences(answer)
+    scored = clip(answer, MAX_ANSWER_CHARS)
+    sentences = answer_sentences(scored)
     if not sentences:
         return None, {"reason": "empty answer", "answer_sentences": 0, "cited_sentences": 0}
     pairs = 0
@@ -84,6 +99,7 @@ def score_answer(
     grounded = 0
     unsupported = []
     cited_terms: set[str] = set()
+    texts: dict[int, str] = {}  # passage_text by marker, built once
     for sentence in sentences:
         supported = False
         for n in sentence.markers:
@@ -91,8 +107,10 @@ def score_answer(
             doc = resolve(n, documents)
             if doc is None:
                 continue
-            text = passage_text(doc)
-            cited_terms.update(tokenize(text))
+            if n not in texts:
+                texts[n] = passage_text(doc)
+            text = texts[n]
+            cited_terms.update(passage_terms(text))
             if check_support(sentence.text, text)[0]:
                 good_pairs += 1
                 supported = True
@@ -100,7 +118,7 @@ def score_answer(
         if not supported:
             unsupported.append(sentence.text)
     query_terms = set(analyse_question(query).focus_terms)
-    answer_terms = set(tokenize(strip_markers(answer)))
+    answer_terms = set(tokenize(strip_markers(scored)))
     metrics: dict[str, Any] = {
         "groundedness": _share(grounded, len(sentences)),
         "citation_precision": _share(good_pairs, pairs),
@@ -109,10 +127,24 @@ def score_answer(
         "answer_sentences": len(sentences),
         "cited_sentences": sum(1 for s in sentences if s.markers),
         "unsupported_claims": unsupported,
+        **_truncations(answer, scored, documents, texts),
     }
     available = {k: w for k, w in WEIGHTS.items() if metrics[k] is not None}
     score = sum(w * metrics[k] for k, w in available.items()) / sum(available.values())
     return round(score, 4), metrics
+
+
+def _truncations(
+    answer: str, scored: str, documents: Sequence[Mapping[str, Any]], cited: Mapping[int, str]
+) -> dict[str, Any]:
+    """The `answer_truncated` and `passages_truncated` metrics, when there is a cut."""
+    found: dict[str, Any] = {}
+    if len(scored) < len(answer):
+        found["answer_truncated"] = {"chars": len(answer), "scored_chars": len(scored)}
+    cut = sorted(n for n in cited if (doc := resolve(n, documents)) and is_truncated(doc))
+    if cut:
+        found["passages_truncated"] = cut
+    return found
 
 
 class QualityScorer:
@@ -121,5 +153,10 @@ class QualityScorer:
     async def ascore(
         self, query: str, answer: str, documents: Sequence[Mapping[str, Any]]
     ) -> tuple[float | None, dict[str, Any]]:
-        """Score an answer (see `score_answer` for the metrics and the formula)."""
-        return score_answer(query, answer, documents)
+        """Score an answer (see `score_answer` for the metrics and the formula).
+
+        In a worker thread when the work is large (`citations.INLINE_MAX_CHARS`).
+        """
+        if work_size(answer, documents) <= INLINE_MAX_CHARS:
+            return score_answer(query, answer, documents)
+        return await off_loop(score_answer, query, answer, documents)

@@ -6,6 +6,7 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from langchain_core.tools import BaseTool
@@ -67,12 +68,20 @@ def _extract_calculator(query: str) -> dict[str, Any] | None:
     whole = _CALC_CUE.sub("", text, count=1).strip().rstrip("=").strip()
     if _is_calculation(whole):
         return {"expression": whole}
-    # Arithmetic inside a sentence counts only right after a cue ("what is", "calculate").
+    # Arithmetic inside a sentence counts only right after a cue ("what is", "calculate"). The
+    # cue is looked for just before the span (`_CUE_WINDOW`), not in all the text before it:
+    # that took time growing with the square of the query's length.
     for match in _CALC_SPAN.finditer(text):
         span = match.group().strip().rstrip(",+-*/%^=").strip()
-        if _CALC_CUE_BEFORE.search(text[: match.start()]) and _is_calculation(span):
+        window = max(0, match.start() - _CUE_WINDOW)
+        if _CALC_CUE_BEFORE.search(text, window, match.start()) and _is_calculation(span):
             return {"expression": span}
     return None
+
+
+_CUE_WINDOW = 40
+"""Characters before an arithmetic span searched for a cue; the longest cue, "how much are",
+has 12 once `_clean` has left single spaces."""
 
 
 _UNIT_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
@@ -217,9 +226,15 @@ def _single_string_field(tool: BaseTool) -> str | None:
 def _parts(query: str) -> Iterator[str]:
     """Yield the whole query, then its sentences ("How many pounds is 70 kg? I'm on a diet.")."""
     yield query
-    sentences = split_sentences(query)
+    sentences = _sentences(query)
     if len(sentences) > 1:
         yield from sentences
+
+
+@lru_cache(maxsize=64)
+def _sentences(query: str) -> tuple[str, ...]:
+    # Cached: every built-in tool's extractor reads the same query's sentences.
+    return tuple(split_sentences(query))
 
 
 def extract_args(tool_name: str, query: str, tool: BaseTool | None = None) -> dict[str, Any] | None:
