@@ -181,3 +181,45 @@ async def test_a_hostile_input_never_holds_the_event_loop(
         assert metrics.get("passages_truncated")  # read up to MAX_SOURCE_CHARS, and said so
     if "answer" in request.node.callspec.id:
         assert metrics.get("answer_truncated")  # scored up to MAX_ANSWER_CHARS, and said so
+
+
+@pytest.mark.usefixtures("quiet_logs")
+async def test_a_50_mb_corpus_line_through_ingest_and_ask(tmp_path: Any, request: Any) -> None:
+    """The line that made `ask` run for 10+ minutes at 3.8 GB: ingest splits it into passages
+    of at most `MAX_PASSAGE_CHARS` (in a child process, as the CLI runs), and a question
+    answered from the index never holds the loop."""
+    import subprocess
+    import sys
+
+    from parallel_tiers.services.corpus import MAX_PASSAGE_CHARS
+
+    corpus = tmp_path / "corpus.jsonl"
+    with corpus.open("w") as out:
+        out.write(json.dumps({"id": "huge", "title": "Glaucoma", "text": prose(50_000_000, 7)}))
+        out.write("\n" + json.dumps({"id": "small", "title": "Asthma", "text": prose(900, 3)}))
+    index = tmp_path / "index"
+    start = time.perf_counter()
+    command = [sys.executable, "-m", "parallel_tiers.cli", "ingest", str(corpus)]
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [*command, "--index", str(index)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    ingest_s = time.perf_counter() - start
+    passages = int(done.stdout.split()[1].replace(",", ""))
+    assert passages >= 50_000_000 // MAX_PASSAGE_CHARS  # split, never indexed whole
+    graph = build_mode_graph(2)
+    context = Context(index_path=str(index))
+    await graph.ainvoke({"query": "What is asthma?"}, context=context)  # load the index
+    async with heartbeat() as probe:
+        out = await asyncio.wait_for(
+            graph.ainvoke({"query": "What are the symptoms of glaucoma?"}, context=context),
+            MAX_RUN_S,
+        )
+    worst_ms = round(probe.worst * 1000, 1)
+    print(f"\n50MB line via ingest ({ingest_s:.1f} s, {passages:,} passages): worst {worst_ms} ms")
+    assert probe.worst < MAX_DELAY_S
+    assert "[1]" in out["response"]
