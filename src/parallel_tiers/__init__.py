@@ -18,6 +18,7 @@ from parallel_tiers.modes import (
     build_mode4_graph,
     build_mode_graph,
 )
+from parallel_tiers.threads import ThreadBusyError
 from parallel_tiers.tiers import build_tier1_graph, build_tier2_graph
 from parallel_tiers.validation import MAX_QUERY_CHARS, InvalidInputError
 
@@ -26,6 +27,7 @@ __all__ = [
     "MODES",
     "Context",
     "InvalidInputError",
+    "ThreadBusyError",
     "build_mode1_graph",
     "build_mode2_graph",
     "build_mode3_graph",

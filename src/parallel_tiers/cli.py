@@ -1,15 +1,15 @@
 """The `parallel-tiers` command: ask a question, ingest a corpus.
 
-parallel-tiers ask "QUESTION" [--mode 1-4] [--agent ID] [--thread ID] [--confirm TOOL]
-[--user ID] [--tenant ID] [--sequential] [--timeout-ms N] [--index DIR] [--model SPEC]
-[--no-rag] [--no-tools] [--json] [--log-level LEVEL]
+parallel-tiers ask "QUESTION" [--mode 1-4] [--agent ID] [--thread ID] [--wait-ms N]
+[--confirm TOOL] [--user ID] [--tenant ID] [--sequential] [--timeout-ms N] [--index DIR]
+[--model SPEC] [--no-rag] [--no-tools] [--json] [--log-level LEVEL]
 parallel-tiers ingest CORPUS.jsonl|FOLDER --index DIR [--dedupe]
 parallel-tiers bench [--quick] [--repeat N] [--out DIR]
 parallel-tiers eval retrieval|answers|routing --queries FILE [--index DIR] [--limit N] [--json]
 
 Every command takes `--debug`. An error is one line on stderr (`error: ...`) and a non-zero
-exit: 2 for bad input (the line names the field or file), 1 for anything else; `--debug`
-shows the traceback instead.
+exit: 2 for bad input (the line names the field or file), 1 for anything else (such as a
+thread still busy with another turn after --wait-ms); `--debug` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from langchain_core.runnables import RunnableConfig
 from parallel_tiers import evals
 from parallel_tiers.context import Context
 from parallel_tiers.modes import MODES, build_mode_graph
+from parallel_tiers.threads import THREAD_WAIT_MS
 from parallel_tiers.validation import InvalidInputError
 
 ENV_HOME = "PARALLEL_TIERS_HOME"
@@ -104,7 +105,9 @@ async def ask(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = 
         {"configurable": {"thread_id": args.thread}} if args.thread else None
     )
     async with _persistence(args.thread) as (saver, store):
-        graph = build_mode_graph(args.mode, checkpointer=saver, store=store)
+        graph = build_mode_graph(
+            args.mode, checkpointer=saver, store=store, thread_wait_ms=args.wait_ms
+        )
         result: dict[str, Any] = {}
         async for ns, kind, data in graph.astream(
             inputs,
@@ -254,6 +257,13 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         metavar="TOOL",
         help="manual modes: a suggested tool that may run (repeatable)",
+    )
+    a.add_argument(
+        "--wait-ms",
+        type=int,
+        default=THREAD_WAIT_MS,
+        help="how long to wait for another turn on --thread to end before giving up "
+        f"(default {THREAD_WAIT_MS})",
     )
     a.add_argument("--user", default=getpass.getuser(), help="user id for memory")
     a.add_argument("--tenant", default="default", help="tenant id")

@@ -17,19 +17,29 @@ from parallel_tiers.context import Context
 from parallel_tiers.modes import nodes
 from parallel_tiers.modes.spec import MODES, Mode
 from parallel_tiers.state import ChatInputState, InputState, OutputState, State
+from parallel_tiers.threads import THREAD_WAIT_MS, ThreadLockedGraph
 from parallel_tiers.tiers import build_tier1_graph, build_tier2_graph
 
 
 def build_mode_graph(
-    mode: int | str, *, checkpointer: Any = None, store: Any = None, name: str | None = None
+    mode: int | str,
+    *,
+    checkpointer: Any = None,
+    store: Any = None,
+    name: str | None = None,
+    thread_wait_ms: int = THREAD_WAIT_MS,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the graph of one mode (1-4, or its name, e.g. "chat_automatic").
+
+    Runs on a checkpointer thread take turns: a run waits for the thread's running turn to
+    end, at most `thread_wait_ms`, then raises `ThreadBusyError` (see `parallel_tiers.threads`).
 
     Args:
         mode: 1 manual, 2 automatic, 3 chat_manual, 4 chat_automatic.
         checkpointer: a LangGraph checkpointer; chat threads and tool approval need one.
         store: a LangGraph `BaseStore` for memory (else the context's, else in-process).
         name: the compiled graph's name (default `mode<N>_<name>`).
+        thread_wait_ms: how long a run waits for another run on its thread to end.
 
     """
     spec = _mode(mode)
@@ -68,9 +78,10 @@ def build_mode_graph(
             builder.add_edge(current, following)
     builder.add_edge("execute_tools", "generate")
     builder.add_edge(steps[-1], END)
-    return builder.compile(
+    graph = builder.compile(
         checkpointer=checkpointer, store=store, name=name or f"mode{spec.number}_{spec.name}"
     )
+    return ThreadLockedGraph.of(graph, thread_wait_ms=thread_wait_ms)
 
 
 def _mode(mode: int | str) -> Mode:
