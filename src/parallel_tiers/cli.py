@@ -5,7 +5,8 @@ parallel-tiers ask "QUESTION" [--mode 1-4] [--agent ID] [--thread ID] [--wait-ms
 [--model SPEC] [--no-rag] [--no-tools] [--json] [--log-level LEVEL]
 parallel-tiers ingest CORPUS.jsonl|FOLDER --index DIR [--dedupe]
 parallel-tiers bench [--quick] [--repeat N] [--out DIR]
-parallel-tiers eval retrieval|answers|routing --queries FILE [--index DIR] [--limit N] [--json]
+parallel-tiers eval retrieval|answers|routing|conversations --queries FILE [--index DIR]
+[--limit N] [--json]
 
 Every command takes `--debug`. An error is one line on stderr (`error: ...`) and a non-zero
 exit: 2 for bad input (the line names the field or file), 1 for anything else (such as a
@@ -21,8 +22,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -73,8 +74,28 @@ async def _persistence(thread: str | None) -> AsyncIterator[tuple[Any, Any]]:
         AsyncSqliteSaver.from_conn_string(str(home / "checkpoints.sqlite")) as saver,
         AsyncSqliteStore.from_conn_string(str(home / "memory.sqlite")) as store,
     ):
-        await store.setup()
+        # Two commands starting at once on new databases would both create the tables and
+        # switch the journal mode; SQLite can refuse one of them ("database is locked").
+        with _setup_lock(home):
+            await saver.setup()
+            await store.setup()
         yield saver, store
+
+
+@contextmanager
+def _setup_lock(home: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `home/.setup.lock` (POSIX; a no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with (home / ".setup.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 async def ask(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

@@ -1,8 +1,9 @@
-"""Evaluations on a labelled question set: retrieval, answers (citations and quality), routing.
+"""Evaluations on labelled questions: retrieval, answers (citations and quality), routing, chats.
 
-parallel-tiers eval retrieval --index DIR --queries FILE [--limit N] [--json]
-parallel-tiers eval answers   --index DIR --queries FILE [--limit N] [--json]
-parallel-tiers eval routing   --queries FILE [--index DIR] [--limit N] [--json]
+parallel-tiers eval retrieval     --index DIR --queries FILE [--limit N] [--json]
+parallel-tiers eval answers       --index DIR --queries FILE [--limit N] [--json]
+parallel-tiers eval routing       --queries FILE [--index DIR] [--limit N] [--json]
+parallel-tiers eval conversations --index DIR --queries FILE [--named FILE] [--limit N] [--json]
 
 The questions file is JSONL, one object a line with `query` and `relevant` (the ids of the
 passages that answer it), as in MedQuAD's `dev_queries.jsonl`. `--limit N` takes the first N.
@@ -21,18 +22,27 @@ passages that answer it), as in MedQuAD's `dev_queries.jsonl`. `--limit N` takes
   chance that a good answer outscores a bad one; ties count half).
 * routing: the share of questions for which `AgentRegistry.select` picks the expert whose
   `sources` include the source of the question's relevant passage.
+* conversations: each conversation of a JSONL file (`id`, `turns`, each turn with `query`,
+  `focus` and `relevant`, as in MedQuAD's `dev_conversations.jsonl`) is asked turn by turn on
+  one thread of the chat automatic graph (mode 4), and per turn position it reports R@1 and
+  MRR@10 of `rag_results` and the share of answers on the turn's topic, next to the same
+  questions asked alone with their condition named (see `eval_conversations`). `--limit N`
+  takes the first N conversations.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import re
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -363,15 +373,246 @@ def eval_routing(
 
 
 # --------------------------------------------------------------------------------------------
+# Conversations: multi-turn retrieval, and answers that stay on topic
+# --------------------------------------------------------------------------------------------
+
+CONVERSATION_MODE = 4
+"""The chat graph the conversations are asked on: chat automatic."""
+NAMED_QUESTIONS = "dev_queries.jsonl"
+"""The named questions looked for beside the conversations file when `--named` is not given."""
+_SECTION_SUFFIX = re.compile(r"_Sec\d+(?:#\d+)?$")
+
+NamedQuestions = Mapping[tuple[str, str, tuple[str, ...]], str]
+"""Questions that name their condition, by (lower-cased focus, type, sorted relevant ids)."""
+
+
+def load_conversations(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """The first `limit` conversations of a JSONL file.
+
+    Each line needs `turns`, each turn a `query` and a `relevant` list; `id`, and each turn's
+    `focus` and `qtype`, are read when present.
+    """
+    rows: list[dict[str, Any]] = []
+    with Path(path).open(encoding="utf-8") as lines:
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            turns = row.get("turns")
+            if not isinstance(turns, list) or not turns or not all(map(_is_turn, turns)):
+                raise ValueError(
+                    f"{path}:{n}: each line needs 'turns', each with 'query' and a 'relevant' list"
+                )
+            rows.append({**row, "id": str(row.get("id") or f"conversation-{n}")})
+            if limit is not None and len(rows) >= limit:
+                break
+    if not rows:
+        raise ValueError(f"{path}: no conversations")
+    return rows
+
+
+def _is_turn(turn: Any) -> bool:
+    return (
+        isinstance(turn, dict)
+        and isinstance(turn.get("query"), str)
+        and isinstance(turn.get("relevant"), list)
+    )
+
+
+def _named_key(row: Mapping[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    relevant = tuple(sorted(str(r) for r in row.get("relevant") or []))
+    return str(row.get("focus") or "").strip().lower(), str(row.get("qtype") or ""), relevant
+
+
+def load_named_questions(path: str | Path | None) -> dict[tuple[str, str, tuple[str, ...]], str]:
+    """The questions of a JSONL file (as `load_queries`) by `_named_key`; {} without a file."""
+    if path is None or not Path(path).is_file():
+        return {}
+    named: dict[tuple[str, str, tuple[str, ...]], str] = {}
+    for row in load_queries(path):
+        named.setdefault(_named_key(row), str(row["query"]))
+    return named
+
+
+def named_variant(turn: Mapping[str, Any], named: NamedQuestions) -> str:
+    """The turn's question with its condition named.
+
+    The labelled question with the same focus, type and relevant passages when `named` holds
+    one (the MedQuAD conversations are built from `dev_queries.jsonl`, so each of their turns
+    has its question there); otherwise the turn's question after its focus ("Asthma: How is it
+    treated?"), or as it is when the turn has no focus.
+    """
+    found = named.get(_named_key(turn))
+    if found:
+        return found
+    focus = str(turn.get("focus") or "").strip()
+    return f"{focus}: {turn['query']}" if focus else str(turn["query"])
+
+
+def document_of(passage_id: str) -> str:
+    """A passage's document: its id without a section suffix (MedQuAD's `SOURCE_DOCID_SecN`)."""
+    return _SECTION_SUFFIX.sub("", passage_id)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """What an answer to one turn may cite and be on topic (see `eval_conversations`)."""
+
+    terms: frozenset[str]
+    """The stemmed content words of the turn's focus."""
+    documents: frozenset[str]
+    """The documents of the passages labelled relevant for that focus in the conversation."""
+
+    def covers(self, passage_id: str, title: str) -> bool:
+        """Whether the passage is about this topic (its document, or a title naming the focus)."""
+        from parallel_tiers.services.questions import focus_terms_of_title
+
+        if document_of(passage_id) in self.documents:
+            return True
+        return bool(self.terms) and frozenset(focus_terms_of_title(title)) == self.terms
+
+
+def conversation_topics(turns: Sequence[Mapping[str, Any]]) -> list[Topic]:
+    """The topic of each turn: its focus, with every document labelled for that focus."""
+    from parallel_tiers.services.questions import focus_terms_of_title
+
+    def focus(turn: Mapping[str, Any]) -> str:
+        return str(turn.get("focus") or "").strip()
+
+    documents: dict[str, set[str]] = {}
+    for turn in turns:
+        labelled = documents.setdefault(focus(turn).lower(), set())
+        labelled.update(document_of(str(r)) for r in turn["relevant"])
+    return [
+        Topic(
+            frozenset(focus_terms_of_title(focus(turn))),
+            frozenset(documents[focus(turn).lower()]),
+        )
+        for turn in turns
+    ]
+
+
+def on_topic(citations: Sequence[Mapping[str, Any]], topic: Topic) -> bool:
+    """Whether more than half of an answer's citations point at passages on `topic`."""
+    if not citations:
+        return False
+    hits = sum(
+        topic.covers(str(c.get("document_id") or ""), str(c.get("title") or "")) for c in citations
+    )
+    return hits * 2 > len(citations)
+
+
+@dataclass
+class _TurnScores:
+    """R@1, reciprocal rank and on-topic answers of the turns at one position."""
+
+    recall: list[float] = field(default_factory=list)
+    rr: list[float] = field(default_factory=list)
+    topical: list[bool] = field(default_factory=list)
+
+    def add(self, out: Mapping[str, Any], relevant: Sequence[str], topic: Topic) -> None:
+        ranked = [str(r.get("id")) for r in out.get("rag_results") or []]
+        self.recall.append(recall_at_k(ranked, relevant, 1))
+        self.rr.append(reciprocal_rank(ranked, relevant, 10))
+        self.topical.append(on_topic(out.get("citations") or [], topic))
+
+    def summary(self, prefix: str = "") -> dict[str, Any]:
+        return {
+            f"{prefix}R@1": statistics.fmean(self.recall),
+            f"{prefix}MRR@10": statistics.fmean(self.rr),
+            f"{prefix}on_topic": statistics.fmean(self.topical),
+        }
+
+
+def eval_conversations(
+    retriever: BaseRetriever,
+    conversations: Sequence[Mapping[str, Any]],
+    named: NamedQuestions | None = None,
+) -> dict[str, Any]:
+    """Multi-turn retrieval and on-topic answers of the chat graph, per turn position.
+
+    Each conversation is asked turn by turn on one thread of the mode 4 graph (an
+    `InMemorySaver` checkpointer, an `InMemoryStore`, the offline model, `retriever`, the
+    graph's other defaults), as one user of its own, so its memory holds its own earlier
+    turns only (which the prompt's history holds already, so none is shown twice). For each
+    turn position, over the conversations that have it:
+
+    * `R@1` and `MRR@10` of the turn's `rag_results` against its `relevant` passages
+      (`rag_results` hold the graph's `retrieval_k`, 5, passages: a relevant one ranked lower
+      counts 0);
+    * `on_topic`: the share of answers whose citations are mostly (more than half of them) on
+      the turn's topic. The topic is the turn's `focus`: a cited passage is on it when its
+      document (`document_of`) holds a passage labelled relevant to a turn of the
+      conversation with that focus, or when its title, section label and type cues removed
+      (`questions.focus_terms_of_title`), has exactly the focus's words ("Asthma (treatment)"
+      for "asthma"). An answer citing nothing is off topic.
+
+    The baseline (`named_R@1`, `named_MRR@10`, `named_on_topic`) asks each turn's question
+    with its condition named (`named_variant`), alone on a fresh thread, without memory.
+    """
+    return asyncio.run(_eval_conversations(retriever, conversations, named or {}))
+
+
+async def _eval_conversations(
+    retriever: BaseRetriever, conversations: Sequence[Mapping[str, Any]], named: NamedQuestions
+) -> dict[str, Any]:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.store.memory import InMemoryStore
+
+    from parallel_tiers.context import Context
+    from parallel_tiers.modes.graphs import build_mode_graph
+    from parallel_tiers.resilience import Resilience
+
+    saver = InMemorySaver()
+    graph = build_mode_graph(CONVERSATION_MODE, checkpointer=saver, store=InMemoryStore())
+    context = Context(retriever=retriever, resilience=Resilience())
+    scores: dict[int, _TurnScores] = {}
+    baseline: dict[int, _TurnScores] = {}
+
+    async def ask(query: str, thread: str, user_id: str | None) -> dict[str, Any]:
+        config: Any = {"configurable": {"thread_id": thread}}
+        return dict(
+            await graph.ainvoke({"query": query, "user_id": user_id}, config, context=context)
+        )
+
+    for conversation in conversations:
+        turns = conversation["turns"]
+        thread = f"eval-{conversation['id']}"
+        topics = conversation_topics(turns)
+        for position, (turn, topic) in enumerate(zip(turns, topics, strict=True), 1):
+            out = await ask(turn["query"], thread, thread)
+            scores.setdefault(position, _TurnScores()).add(out, turn["relevant"], topic)
+            alone = f"{thread}-named-{position}"
+            out = await ask(named_variant(turn, named), alone, None)
+            baseline.setdefault(position, _TurnScores()).add(out, turn["relevant"], topic)
+            saver.delete_thread(alone)
+        saver.delete_thread(thread)
+    report: dict[str, Any] = {
+        "conversations": len(conversations),
+        "questions": sum(len(c["turns"]) for c in conversations),
+        "named_questions_found": sum(
+            _named_key(t) in named for c in conversations for t in c["turns"]
+        ),
+    }
+    for position in sorted(scores):
+        report[f"turn_{position}"] = {
+            "turns": len(scores[position].recall),
+            **scores[position].summary(),
+            **baseline[position].summary("named_"),
+        }
+    return report
+
+
+# --------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------
 
 
 def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
-    """Register `eval retrieval|answers|routing` on the CLI's subparsers."""
+    """Register `eval retrieval|answers|routing|conversations` on the CLI's subparsers."""
     e = sub.add_parser(
         "eval",
-        help="measure retrieval, answers or routing on labelled questions",
+        help="measure retrieval, answers, routing or conversations on labelled questions",
         parents=list(parents),
     )
     which = e.add_subparsers(dest="eval_command", required=True)
@@ -379,6 +620,7 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> Non
         ("retrieval", True, "R@1/5/10, MRR@10 and query latency"),
         ("answers", True, "citation precision, sentence support, quality-score AUC"),
         ("routing", False, "share of questions routed to the expert owning the source"),
+        ("conversations", True, "per turn: R@1, MRR@10 and answers on topic, on chat threads"),
     ):
         p = which.add_parser(name, help=text, parents=list(parents))
         p.add_argument(
@@ -387,23 +629,47 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> Non
             help="index folder from `parallel-tiers ingest`"
             + ("" if needs_index else " (retrieval evidence for the router; default: demo)"),
         )
-        p.add_argument("--queries", required=True, help="JSONL questions with 'relevant' ids")
-        p.add_argument("--limit", type=int, help="only the first N questions")
+        chats = name == "conversations"
+        p.add_argument(
+            "--queries",
+            required=True,
+            help="JSONL conversations ('turns')"
+            if chats
+            else "JSONL questions with 'relevant' ids",
+        )
+        if chats:
+            p.add_argument(
+                "--named",
+                help="JSONL questions naming their condition, for the baseline (default: "
+                f"{NAMED_QUESTIONS} beside --queries, when there)",
+            )
+        p.add_argument(
+            "--limit",
+            type=int,
+            help=f"only the first N {'conversations' if chats else 'questions'}",
+        )
         p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
 def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run the `eval` subcommand named in `args`, printing to `out` (default stdout)."""
     out = out or sys.stdout
-    queries = load_queries(args.queries, args.limit)
+    if args.eval_command == "conversations":
+        conversations = load_conversations(args.queries, args.limit)
+        named_path = getattr(args, "named", None) or Path(args.queries).parent / NAMED_QUESTIONS
+        named = load_named_questions(named_path)
+    else:
+        queries = load_queries(args.queries, args.limit)
     retriever, load_s = _open_retriever(args.index)
     runners: dict[str, Callable[[], dict[str, Any]]] = {
         "retrieval": lambda: eval_retrieval(retriever, queries),
         "answers": lambda: eval_answers(retriever, queries),
         "routing": lambda: eval_routing(queries, retriever=retriever),
+        "conversations": lambda: eval_conversations(retriever, conversations, named),
     }
     start = time.perf_counter()
-    report = runners[args.eval_command]()
+    with _quiet_logs(args.eval_command == "conversations"):
+        report = runners[args.eval_command]()
     report = {
         "eval": args.eval_command,
         "index": args.index or os.environ.get(ENV_INDEX_PATH) or "(demo knowledge base)",
@@ -418,6 +684,25 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     else:
         _print(report, out)
     return 0
+
+
+@contextmanager
+def _quiet_logs(quiet: bool = True) -> Iterator[None]:
+    """Only errors of the graphs' structlog events within (they log two a turn).
+
+    The logging configuration is restored after.
+    """
+    import logging
+
+    import structlog
+
+    saved = structlog.get_config()
+    if quiet:
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
 
 
 def _print(report: Mapping[str, Any], out: TextIO) -> None:
@@ -454,8 +739,10 @@ if __name__ == "__main__":
 
 __all__ = [
     "eval_answers",
+    "eval_conversations",
     "eval_retrieval",
     "eval_routing",
+    "load_conversations",
     "load_queries",
     "percentile",
     "recall_at_k",

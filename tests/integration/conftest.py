@@ -16,9 +16,12 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,27 +68,27 @@ def _answers_ok(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`langgraph dev` serving the repo's graphs plus the test-only `hung_retriever`."""
-    # The server runs in a temp dir: its state (.langgraph_api/) and log stay out of the repo
-    # (a file written inside the project would also trigger reloads), and every session
-    # starts clean. The config is the repo's langgraph.json with absolute paths.
-    workdir = tmp_path_factory.mktemp("langgraph-dev")
+def repo_config() -> dict[str, Any]:
+    """The repo's langgraph.json with absolute paths (the server runs in a temp dir)."""
     config = json.loads((ROOT / "langgraph.json").read_text())
     config["dependencies"] = [str(ROOT)]
     for entry in config["graphs"].values():
         entry["path"] = str(ROOT / entry["path"])
     if "app" in config.get("http", {}):
         config["http"]["app"] = str(ROOT / config["http"]["app"])
-    config["graphs"]["hung_retriever"] = {
-        "path": f"{ROOT / 'tests/integration/hung_graph.py'}:graph",
-        "description": "Test only: mode 2 whose retriever never answers.",
-    }
-    config["graphs"]["big_passage"] = {
-        "path": f"{ROOT / 'tests/integration/hostile_graph.py'}:graph",
-        "description": "Test only: mode 2 whose retriever returns a 300 KB passage.",
-    }
+    return config
+
+
+@contextmanager
+def langgraph_dev(
+    workdir: Path, config: dict[str, Any], name: str, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Run `langgraph dev` on `config` in `workdir` until the block ends.
+
+    The server runs in a temp dir: its state (.langgraph_api/) and log stay out of the repo (a
+    file written inside the project would also trigger reloads), and every session starts
+    clean. Its start-up time is shown in the pytest summary under `name`.
+    """
     config_path = workdir / "langgraph.json"
     config_path.write_text(json.dumps(config, indent=2))
     log = workdir / "server.log"
@@ -101,25 +104,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "--config",
         str(config_path),
     ]
-    env = {
+    full_env = {
         **os.environ,
         "LANGGRAPH_CLI_NO_ANALYTICS": "1",
         "LANGSMITH_TRACING": "false",
+        **(env or {}),
     }
     with log.open("wb") as out:
         started = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=full_env
+        )
     try:
         while not _answers_ok(url):
             if proc.poll() is not None:
-                pytest.fail(f"langgraph dev exited with {proc.returncode}:\n{_tail(log)}")
+                pytest.fail(f"{name} exited with {proc.returncode}:\n{_tail(log)}")
             if time.perf_counter() - started > SERVER_START_TIMEOUT_S:
-                pytest.fail(
-                    f"langgraph dev gave no /ok in {SERVER_START_TIMEOUT_S} s:\n{_tail(log)}"
-                )
+                pytest.fail(f"{name} gave no /ok in {SERVER_START_TIMEOUT_S} s:\n{_tail(log)}")
             time.sleep(0.1)
-        STARTUP_S["langgraph dev (/ok)"] = time.perf_counter() - started
-        yield Server(url=url, log=log, start_s=STARTUP_S["langgraph dev (/ok)"])
+        STARTUP_S[f"{name} (/ok)"] = time.perf_counter() - started
+        yield Server(url=url, log=log, start_s=STARTUP_S[f"{name} (/ok)"])
     finally:
         proc.terminate()
         try:
@@ -127,6 +131,47 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`langgraph dev` serving the repo's graphs plus the test-only `hung_retriever` and
+    `big_passage`."""
+    config = repo_config()
+    config["graphs"]["hung_retriever"] = {
+        "path": f"{ROOT / 'tests/integration/hung_graph.py'}:graph",
+        "description": "Test only: mode 2 whose retriever never answers.",
+    }
+    config["graphs"]["big_passage"] = {
+        "path": f"{ROOT / 'tests/integration/hostile_graph.py'}:graph",
+        "description": "Test only: mode 2 whose retriever returns a 300 KB passage.",
+    }
+    with langgraph_dev(tmp_path_factory.mktemp("langgraph-dev"), config, "langgraph dev") as s:
+        yield s
+
+
+# --- Persistence backends ---------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(backend, location): a fresh SQLite folder, or the session's PostgreSQL URI."""
+    if request.param == "postgres":
+        return "postgres", request.getfixturevalue("postgres_uri")
+    return request.param, str(tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable_backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(backend, location) of a backend that outlives the process: SQLite or PostgreSQL."""
+    if request.param == "postgres":
+        return "postgres", request.getfixturevalue("postgres_uri")
+    return "sqlite", str(tmp_path)
+
+
+def unique(prefix: str) -> str:
+    """Ids never reused across tests (the PostgreSQL database is shared by the session)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------
@@ -213,60 +258,14 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer
 
     from parallel_tiers.auth import TOKENS_ENV
 
-    workdir = tmp_path_factory.mktemp("langgraph-dev-auth")
-    config = json.loads((ROOT / "langgraph.json").read_text())
-    config["dependencies"] = [str(ROOT)]
-    for entry in config["graphs"].values():
-        entry["path"] = str(ROOT / entry["path"])
-    if "app" in config.get("http", {}):
-        config["http"]["app"] = str(ROOT / config["http"]["app"])
+    config = repo_config()
     config["auth"] = {"path": f"{ROOT / 'src/parallel_tiers/auth.py'}:auth"}
-    config_path = workdir / "langgraph.json"
-    config_path.write_text(json.dumps(config, indent=2))
     tokens = {name: f"test-{name}-{secrets.token_urlsafe(16)}" for name in AUTH_USERS}
     mapping = {
         tokens[name]: {"tenant": tenant, "user": user}
         for name, (tenant, user) in AUTH_USERS.items()
     }
-    log = workdir / "server.log"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [
-        str(Path(sys.executable).parent / "langgraph"),
-        "dev",
-        "--no-browser",
-        "--no-reload",
-        "--port",
-        str(port),
-        "--config",
-        str(config_path),
-    ]
-    env = {
-        **os.environ,
-        "LANGGRAPH_CLI_NO_ANALYTICS": "1",
-        "LANGSMITH_TRACING": "false",
-        TOKENS_ENV: json.dumps(mapping),
-    }
-    with log.open("wb") as out:
-        started = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        while not _answers_ok(url):
-            if proc.poll() is not None:
-                pytest.fail(f"langgraph dev (auth) exited with {proc.returncode}:\n{_tail(log)}")
-            if time.perf_counter() - started > SERVER_START_TIMEOUT_S:
-                pytest.fail(
-                    f"langgraph dev (auth) gave no /ok in {SERVER_START_TIMEOUT_S} s:\n{_tail(log)}"
-                )
-            time.sleep(0.1)
-        STARTUP_S["langgraph dev with auth (/ok)"] = time.perf_counter() - started
-        yield AuthServer(
-            url=url, log=log, start_s=STARTUP_S["langgraph dev with auth (/ok)"], tokens=tokens
-        )
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    workdir = tmp_path_factory.mktemp("langgraph-dev-auth")
+    env = {TOKENS_ENV: json.dumps(mapping)}
+    with langgraph_dev(workdir, config, "langgraph dev with auth", env) as s:
+        yield AuthServer(url=s.url, log=s.log, start_s=s.start_s, tokens=tokens)

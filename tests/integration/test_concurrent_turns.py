@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from langgraph_sdk.client import LangGraphClient
 from parallel_tiers import build_mode_graph
 from parallel_tiers.services.memory import StoreMemory
 from parallel_tiers.threads import ThreadBusyError, athread_lock
-from tests.integration.conftest import ROOT, Server
+from tests.integration.conftest import ROOT, Server, unique
 from tests.integration.persistence import (
     GO_ENV,
     PAUSE_PUT_ENV,
@@ -48,26 +47,6 @@ KILLS = 10
 """Processes killed at random moments per backend (plus two killed inside `save_turn`)."""
 TURNS_PER_VICTIM = 3
 """Turns each process to be killed runs."""
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    """(backend, location): a fresh SQLite folder, or the session's PostgreSQL URI."""
-    if request.param == "postgres":
-        return "postgres", request.getfixturevalue("postgres_uri")
-    return request.param, str(tmp_path)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def durable_backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    if request.param == "postgres":
-        return "postgres", request.getfixturevalue("postgres_uri")
-    return "sqlite", str(tmp_path)
-
-
-def unique(prefix: str) -> str:
-    """Ids never reused across tests (the PostgreSQL database is shared by the session)."""
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def assert_whole_turns(messages: list[Any], asked: set[str] | None = None) -> None:

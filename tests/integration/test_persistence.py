@@ -5,37 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from parallel_tiers.services.memory import StoreMemory
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import ROOT, unique
 from tests.integration.persistence import chat_turn, persistence
 
 pytestmark = [pytest.mark.integration, pytest.mark.enable_socket]
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    """(backend, location): a fresh SQLite folder, or the session's PostgreSQL URI."""
-    if request.param == "postgres":
-        return "postgres", request.getfixturevalue("postgres_uri")
-    return request.param, str(tmp_path)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def durable_backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    if request.param == "postgres":
-        return "postgres", request.getfixturevalue("postgres_uri")
-    return "sqlite", str(tmp_path)
-
-
-def unique(prefix: str) -> str:
-    """Ids never reused across tests (the PostgreSQL database is shared by the session)."""
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def turn_in_new_process(backend: str, location: str, **args: str) -> dict[str, Any]:

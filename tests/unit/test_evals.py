@@ -9,8 +9,15 @@ import pytest
 
 from parallel_tiers.cli import main
 from parallel_tiers.evals import (
+    Topic,
+    conversation_topics,
+    document_of,
     eval_routing,
+    load_conversations,
+    load_named_questions,
     load_queries,
+    named_variant,
+    on_topic,
     percentile,
     recall_at_k,
     reciprocal_rank,
@@ -140,6 +147,87 @@ def test_routing_counts_unowned_sources_apart(tiny: tuple[Path, Path]) -> None:
     assert (report["routed"], report["unowned_source"], report["accuracy"]) == (0, 1, None)
 
 
+def turn(query: str, focus: str, qtype: str, relevant: str) -> dict[str, object]:
+    return {"query": query, "focus": focus, "qtype": qtype, "relevant": [relevant]}
+
+
+TINY_CONVERSATIONS = [
+    {"id": "c1", "turns": [
+        turn("What is migraine?", "Migraine", "information", "NINDS_1_Sec1"),
+        turn("How is it treated?", "Migraine", "treatment", "NINDS_1_Sec2"),
+        turn("What is cystic fibrosis?", "cystic fibrosis", "information", "GHR_2_Sec1"),
+        turn("Is it inherited?", "cystic fibrosis", "inheritance", "GHR_2_Sec4"),
+    ]},
+    {"id": "c2", "turns": [
+        turn("What is cystic fibrosis?", "cystic fibrosis", "information", "GHR_2_Sec1"),
+        turn("Is it inherited?", "cystic fibrosis", "inheritance", "GHR_2_Sec4"),
+        turn("How is migraine treated?", "Migraine", "treatment", "NINDS_1_Sec2"),
+    ]},
+]  # fmt: skip
+
+
+def test_eval_conversations_on_a_tiny_corpus(
+    tiny: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index, _ = tiny
+    chats = tmp_path / "chats" / "conversations.jsonl"
+    chats.parent.mkdir()
+    chats.write_text("\n".join(json.dumps(c) for c in TINY_CONVERSATIONS))
+    args = ["eval", "conversations", "--index", str(index), "--queries", str(chats), "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["conversations"], report["questions"], report["named_questions_found"]) == (
+        2,
+        7,
+        0,
+    )
+    assert [report[f"turn_{n}"]["turns"] for n in (1, 2, 3, 4)] == [2, 2, 2, 1]
+    for n in (1, 2, 3, 4):  # the follow-ups find their passage and stay on topic
+        figures = report[f"turn_{n}"]
+        assert figures["R@1"] == figures["MRR@10"] == figures["on_topic"] == 1.0, (n, figures)
+        assert figures["named_R@1"] == figures["named_on_topic"] == 1.0, (n, figures)
+    # the named questions beside the file are used for the baseline when there
+    (chats.parent / "dev_queries.jsonl").write_text(json.dumps(
+        {"query": "What are the treatments for Migraine ?", "focus": "Migraine",
+         "qtype": "treatment", "relevant": ["NINDS_1_Sec2"]}
+    ))  # fmt: skip
+    assert main([*args, "--limit", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["conversations"] == 1 and report["named_questions_found"] == 1
+    assert main([*args[:-1], "--limit", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "eval conversations: 4 questions" in text and "turn_2:" in text
+    assert "named_on_topic" in text
+
+
+def test_conversation_files_are_checked(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "turns": [{"query": "no labels"}]}\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: each line needs 'turns'"):
+        load_conversations(bad)
+    assert load_named_questions(tmp_path / "missing.jsonl") == {}
+
+
+def test_named_variant_and_topics() -> None:
+    follow_up = TINY_CONVERSATIONS[0]["turns"][1]
+    named = {("migraine", "treatment", ("NINDS_1_Sec2",)): "How is migraine treated?"}
+    assert named_variant(follow_up, named) == "How is migraine treated?"
+    assert named_variant(follow_up, {}) == "Migraine: How is it treated?"
+    assert document_of("GHR_0001095_Sec4") == "GHR_0001095" == document_of("GHR_0001095_Sec4#2")
+    topics = conversation_topics(TINY_CONVERSATIONS[0]["turns"])
+    assert topics[1] == Topic(frozenset({"migrain"}), frozenset({"NINDS_1"}))
+    assert topics[1].covers("NINDS_1_Sec9", "Anything")  # the focus's document
+    assert topics[1].covers("GARD_7_Sec1", "What are the treatments for Migraine ?")
+    assert not topics[1].covers("GARD_8_Sec1", "Migraine in children (treatment)")
+
+    def cites(*ids: str) -> list[dict[str, str]]:
+        return [{"document_id": i, "title": ""} for i in ids]
+
+    assert on_topic(cites("NINDS_1_Sec2", "NINDS_1_Sec1", "GHR_2_Sec1"), topics[1])
+    assert not on_topic(cites("NINDS_1_Sec2", "GHR_2_Sec1"), topics[1]), "half is not most"
+    assert not on_topic([], topics[1]), "an answer citing nothing is off topic"
+
+
 # ---------------------------------------------------------------------------------- MedQuAD
 
 needs_medquad = pytest.mark.skipif(
@@ -181,6 +269,20 @@ def test_eval_answers_on_medquad(medquad_index: Path, capsys: pytest.CaptureFixt
     assert report["misattributed_flagged"] >= 0.9
     assert report["quality_auc"] >= 0.9
     assert report["quality_good_mean"] > report["quality_bad_mean"]
+
+
+@needs_medquad
+def test_eval_conversations_on_medquad(
+    medquad_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["eval", "conversations", "--index", str(medquad_index), "--json", "--limit", "30"]
+    assert main([*args, "--queries", str(MEDQUAD / "dev_conversations.jsonl")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["conversations"] == 30 and report["named_questions_found"] == report["questions"]
+    for n in (2, 4):  # follow-ups: on topic, and retrieved as well as when the condition is named
+        figures = report[f"turn_{n}"]
+        assert figures["on_topic"] >= 0.85, (n, figures)
+        assert figures["R@1"] >= figures["named_R@1"] - 0.1, (n, figures)
 
 
 @needs_medquad

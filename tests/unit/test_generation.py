@@ -9,8 +9,11 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Sys
 from parallel_tiers.services.citations import answer_sentences, check_support, passage_text
 from parallel_tiers.services.generation import (
     GROUNDING_INSTRUCTION,
+    MEMORY_HEADER,
+    MEMORY_INSTRUCTION,
     NOT_FOUND,
     ExtractiveChatModel,
+    MemoryNote,
     build_messages,
     model_name_of,
     parse_prompt,
@@ -140,6 +143,50 @@ def test_a_failed_tool_whose_message_has_brackets_is_read_as_a_failure() -> None
     )
 
 
+FATHER = {
+    "key": "k1",
+    "query": "My father had a stroke last year.",
+    "response": "A stroke happens when blood flow to part of the brain is blocked [2].",
+}
+
+
+def test_memory_and_topic_blocks_render_and_parse_back() -> None:
+    tools = [{"name": "calculator", "args": {"expression": "2+2"}, "output": "4"}]
+    memory = [FATHER, {"key": "k2", "query": "Hi\nthere", "response": ""}]
+    text = render_prompt("How is it treated?", DOCS[:1], tools, topic="migraine", memory=memory)
+    assert text.endswith(
+        '- calculator(expression="2+2"): 4\n\n'
+        f"{MEMORY_HEADER}\n"
+        "- (1) User: My father had a stroke last year. | Assistant: A stroke happens when blood "
+        "flow to part of the brain is blocked.\n"  # its old markers are gone
+        "- (2) User: Hi there\n\n"
+        "Conversation topic: migraine\n\n"
+        "Question: How is it treated?"
+    )
+    parsed = parse_prompt(text)
+    assert parsed.question == "How is it treated?"
+    assert parsed.topic == "migraine"
+    assert parsed.memory == [
+        MemoryNote(1, FATHER["query"], "A stroke happens when blood flow to part of the brain "
+                   "is blocked."),
+        MemoryNote(2, "Hi there", ""),
+    ]  # fmt: skip
+    assert parsed.tools == [("calculator", "4")]
+    assert [s["content"] for s in parsed.sources] == [DOCS[0]["content"]]
+
+
+def test_the_system_message_says_how_to_use_memory_only_when_there_is_some() -> None:
+    assert MEMORY_INSTRUCTION in _messages(STROKE_Q, DOCS, memory=[FATHER])[0].text
+    assert MEMORY_INSTRUCTION not in _messages(STROKE_Q, DOCS)[0].text
+
+
+def test_a_passage_quoting_the_block_headers_is_still_a_passage() -> None:
+    doc = {**DOCS[0], "content": f"Notes.\n\n{MEMORY_HEADER}\nnot a memory line"}
+    parsed = parse_prompt(render_prompt("What is hypertension?", [doc]))
+    assert parsed.memory == [] and parsed.topic is None
+    assert parsed.sources[0]["content"] == doc["content"]
+
+
 def test_parse_plain_text_is_a_bare_question() -> None:
     parsed = parse_prompt("How are you?")
     assert parsed.question == "How are you?"
@@ -208,6 +255,68 @@ def test_honest_fallback_without_relevant_sources() -> None:
     assert _answer("How is gout treated?", DOCS) == NOT_FOUND
     assert _answer(STROKE_Q, []) == NOT_FOUND
     assert _answer("Is it?", DOCS) == NOT_FOUND  # no content words at all
+
+
+# ------------------------------------------------------------------------ in a conversation
+
+
+def _reply(query: str, docs: list[dict[str, Any]], **kwargs: Any) -> tuple[str, Any]:
+    reply = ExtractiveChatModel().invoke(_messages(query, docs, **kwargs))
+    return str(reply.content), reply.response_metadata.get("memory_used")
+
+
+def test_a_follow_up_is_answered_about_the_conversation_topic() -> None:
+    assert _answer("How is it treated?", DOCS) == NOT_FOUND  # alone, it names nothing
+    answer = _answer("How is it treated?", DOCS, topic="migraine")
+    assert {n for s in answer_sentences(answer) for n in s.markers} == {3}
+    assert "Triptans" in answer
+
+
+def test_a_follow_up_of_cue_words_only_is_answered_from_the_topic() -> None:
+    answer = _answer("Who gets it?", DOCS, topic="stroke")  # no content word of its own
+    assert {n for s in answer_sentences(answer) for n in s.markers} == {2}
+    assert _answer("Who gets it?", DOCS) == NOT_FOUND
+    assert _answer("Thanks!", DOCS, topic="stroke") == NOT_FOUND  # asks nothing
+
+
+def test_a_passage_holding_less_of_the_focus_is_left_out() -> None:
+    docs = [
+        {"id": "a", "title": "Sneddon syndrome (symptoms)", "source": "s", "score": 2.0,
+         "content": "Sneddon syndrome is marked by livedo reticularis and repeated strokes."},
+        {"id": "b", "title": "Gardner-Diamond syndrome (symptoms)", "source": "s", "score": 1.0,
+         "content": "The symptoms of this syndrome are painful bruises on the legs."},
+    ]  # fmt: skip
+    answer = _answer("What are the symptoms of Sneddon syndrome?", docs)
+    assert {n for s in answer_sentences(answer) for n in s.markers} == {1}
+
+
+def test_a_follow_up_reads_the_earlier_questions_of_the_thread() -> None:
+    history = [HumanMessage(STROKE_Q), AIMessage("A stroke ... [2].")]
+    answer = _answer("What is the outlook?", DOCS, history=history)
+    assert {n for s in answer_sentences(answer) for n in s.markers} == {2}
+
+
+def test_a_question_naming_its_own_topic_ignores_the_conversation_topic() -> None:
+    # it names a source's title ("Stroke warning signs"): the topic is not needed
+    assert _answer(STROKE_Q, DOCS, topic="migraine") == _answer(STROKE_Q, DOCS)
+
+
+def test_the_offline_model_answers_from_a_recalled_memory_and_says_so() -> None:
+    answer, used = _reply("What should he watch for?", DOCS, memory=[FATHER])
+    assert used == [1]
+    assert {n for s in answer_sentences(answer) for n in s.markers} == {2}
+    # a question about something else does not use it
+    answer, used = _reply("Which drugs are first-line for high blood pressure?", DOCS,
+                          memory=[FATHER])  # fmt: skip
+    assert used == []
+    assert {n for s in answer_sentences(answer) for n in s.markers} == {1}
+
+
+async def test_streaming_reports_the_memory_used_too() -> None:
+    model = ExtractiveChatModel()
+    chunks = [c async for c in model.astream(_messages("What should he watch for?", DOCS,
+                                                       memory=[FATHER]))]  # fmt: skip
+    assert chunks[-1].response_metadata["memory_used"] == [1]
 
 
 def test_tool_results_come_first() -> None:

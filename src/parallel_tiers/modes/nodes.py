@@ -17,6 +17,7 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_config
 from langgraph.constants import CONFIG_KEY_CHECKPOINTER
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
@@ -26,7 +27,9 @@ from parallel_tiers.errors import describe_error
 from parallel_tiers.identity import apply_identity
 from parallel_tiers.modes.spec import Mode
 from parallel_tiers.resilience import service_key
+from parallel_tiers.services.conversation import memory_used, prompt_memory
 from parallel_tiers.services.generation import build_messages
+from parallel_tiers.services.memory import unsaved_turns
 from parallel_tiers.services.retrieval import BM25Retriever, documents_to_results
 from parallel_tiers.state import TURN_DEFAULTS, State, turn_input
 from parallel_tiers.tiers.retrieval import earlier_questions
@@ -256,6 +259,11 @@ async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[
     conversation. A failure does not lose the run: the answer says so plainly, `error` and
     `error_code` (`generation_failed`, `generation_timed_out`, or `circuit_open` when the
     breaker skipped the call) are set, and tier 2 still prices the prompt that was sent.
+
+    The prompt also carries the topic retrieval resolved for a follow-up
+    (`metadata["retrieval"]["topic"]`) and the recalled memories whose turns its history
+    lacks (`conversation.prompt_memory`); `metadata["generation"]` names both (`topic`,
+    `memory_used`: the keys of the memories the answer drew on, `conversation.memory_used`).
     """
     ctx = context_of(runtime)
     services = ctx.services
@@ -265,13 +273,18 @@ async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[
     # stopped before that leaves no half turn behind.
     earlier: list[BaseMessage] = list[BaseMessage](state.get("messages") or [])
     history = trim_history(earlier, ctx.max_history_tokens)
+    memory = prompt_memory(state.get("memory") or [], history)
+    topic = ((state.get("metadata") or {}).get("retrieval") or {}).get("topic")
     messages = build_messages(
         state["query"],
         state.get("rag_results") or [],
         system_prompt=agent.system_prompt if agent else "You are a careful expert assistant.",
         tool_results=state.get("tool_results") or [],
         history=history,
+        topic=topic,
+        memory=memory,
     )
+    used: list[str] = []
     model_name = services.model_name
     breakers, policy = ctx.resilience_state.breakers, ctx.breaker_policy
     brought = services.brought.get("model")
@@ -294,6 +307,7 @@ async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[
         # No checkpointer or store takes NUL and its kind: a model's stray ones are dropped.
         response, usage, status = clean_text(str(reply.text)), reply.usage_metadata, "ok"
         answer = reply if isinstance(reply, AIMessage) else AIMessage(content=response)
+        used = memory_used(reply, memory)
     except Exception as exc:
         usage = None
         sent = not isinstance(exc, CircuitOpenError | ModelUnavailableError)
@@ -312,7 +326,8 @@ async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[
             model=model_name,
             run_id=(state.get("metadata") or {}).get("run_id"),
         )
-        answer = AIMessage(content=response)
+        # Marked, so the next turn's catch-up never saves an apology to memory.
+        answer = AIMessage(content=response, response_metadata={"error_code": code})
     if mode.chat:
         update["messages"] = [HumanMessage(content=state["query"]), answer]
     duration_ms = round((time.perf_counter() - start) * 1000, 3)
@@ -325,10 +340,22 @@ async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[
         "error": update.get("error"),
         "history_messages": len(history),
         "history_left_out": len(earlier) - len(history),
+        "topic": topic,
+        "memory_shown": [str(item.get("key")) for item in memory],
+        "memory_used": used,
     }
     if not usage and sent:
         generation["prompt"] = get_buffer_string(messages)
-    shown = ("model", "duration_ms", "status", "history_messages", "history_left_out")
+    shown = (
+        "model",
+        "duration_ms",
+        "status",
+        "history_messages",
+        "history_left_out",
+        "topic",
+        "memory_shown",
+        "memory_used",
+    )
     return {
         **update,
         "response": response,
@@ -415,33 +442,67 @@ async def _ainvoke_with_retries(model: Any, messages: list[BaseMessage], retries
 
 
 async def save_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Chat modes: save the question and answer to the user's memory.
+    """Chat modes: save the question and answer to the user's memory, as one item.
 
-    The store call runs under `store_timeout_ms`. A store that fails or hangs costs the turn
-    its memory, never its answer: `metadata["save_turn"]` records the outcome (`ok`,
+    The item's key is the answer's message id, so saving a turn again replaces it. On a
+    checkpointer thread, earlier turns that memory lacks (a run stopped between `generate`
+    and this node, or a store that failed) are saved first: `metadata["save_turn"]["turn"]`
+    names the latest turn handled, and the answered turns after it (at most
+    `CATCH_UP_TURNS`) are saved with this one (`caught_up` counts them).
+
+    The store calls run under one `store_timeout_ms`. A store that fails or hangs costs the
+    turn its memory, never its answer: `metadata["save_turn"]` records the outcome (`ok`,
     `failed`, `timed_out`, or `skipped` with no user or a failed generation) and the run ends
-    normally, so the thread is never left waiting at this node.
+    normally, so the thread is never left waiting at this node; the next turn saves it.
     """
-    if not state.get("user_id") or state.get("error"):
+    messages = list(state.get("messages") or [])
+    saved_through = ((state.get("metadata") or {}).get("save_turn") or {}).get("turn")
+    answer = messages[-1] if messages and isinstance(messages[-1], AIMessage) else None
+    this_turn = answer.id if answer is not None else None
+    failed = bool(state.get("error"))
+    earlier = (
+        unsaved_turns(messages[:-2] if answer else messages, saved_through=saved_through)
+        if _has_checkpointer(get_config())
+        else []
+    )
+    if not state.get("user_id") or (failed and not earlier):
         reason = "no user_id" if not state.get("user_id") else "generation failed"
-        return {"metadata": {"save_turn": {"status": "skipped", "error": reason}}}
+        return {
+            "metadata": {"save_turn": {"status": "skipped", "error": reason, "turn": this_turn}}
+        }
     ctx = context_of(runtime)
+    memory, tenant_id, user_id = ctx.services.memory, state.get("tenant_id"), str(state["user_id"])
     start = time.perf_counter()
-    status, error = "ok", None
+    status, error = ("skipped", "generation failed") if failed else ("ok", None)
+    handled, caught_up = this_turn, 0
     limit = asyncio.timeout(ctx.store_timeout_ms / 1000)
     try:
         async with limit:
             store = ctx.memory_store_for(runtime)
-            await ctx.services.memory.asave_turn(
-                store,
-                tenant_id=state.get("tenant_id"),
-                user_id=str(state.get("user_id")),
-                query=state["query"],
-                response=state.get("response") or "",
-                agent_id=(state.get("selected_agent") or {}).get("id"),
-                session_id=state.get("session_id"),
-            )
+            for question, reply in earlier:
+                await memory.asave_turn(
+                    store,
+                    tenant_id=tenant_id,
+                    user_id=user_id,
+                    query=str(question.text),
+                    response=str(reply.text),
+                    session_id=state.get("session_id"),
+                    key=reply.id,
+                )
+                caught_up += 1
+            if not failed:
+                await memory.asave_turn(
+                    store,
+                    tenant_id=tenant_id,
+                    user_id=user_id,
+                    query=state["query"],
+                    response=state.get("response") or "",
+                    agent_id=(state.get("selected_agent") or {}).get("id"),
+                    session_id=state.get("session_id"),
+                    key=this_turn,
+                )
     except Exception as exc:
+        handled = saved_through  # the next turn tries again
         if limit.expired():
             status, error = (
                 "timed_out",
@@ -457,6 +518,5 @@ async def save_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             run_id=(state.get("metadata") or {}).get("run_id"),
         )
     duration_ms = round((time.perf_counter() - start) * 1000, 3)
-    return {
-        "metadata": {"save_turn": {"status": status, "error": error, "duration_ms": duration_ms}}
-    }
+    record = {"status": status, "error": error, "duration_ms": duration_ms, "turn": handled}
+    return {"metadata": {"save_turn": {**record, "caught_up": caught_up}}}

@@ -1,9 +1,12 @@
 """Generation: the grounded prompt, an offline extractive chat model, and model resolution.
 
-`build_messages()` lays out the prompt every chat model gets: numbered sources, tool results and
-the question. `ExtractiveChatModel` answers that prompt without any network access by quoting
-the source sentences most relevant to the question, each followed by its `[n]` marker, so the
-whole pipeline (streaming, citations, quality, cost) runs offline and deterministically.
+`build_messages()` lays out the prompt every chat model gets: numbered sources, tool results,
+recalled memories, the conversation's topic and the question. `ExtractiveChatModel` answers
+that prompt without any network access by quoting the source sentences most relevant to the
+question, each followed by its `[n]` marker, so the whole pipeline (streaming, citations,
+quality, cost) runs offline and deterministically. A chat question that does not say what it is
+about ("How is it treated?") is read in the conversation's context: the topic retrieval
+resolved, the earlier questions, or a recalled memory (see `extractive_answer`).
 
 Sizes are capped (`MAX_SOURCE_CHARS` a passage, `MAX_TITLE_CHARS` a title) so that a huge
 passage costs no model, and no step after it, more than a normal one.
@@ -38,7 +41,15 @@ from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from rapidfuzz import fuzz
 
-from parallel_tiers.services.questions import INFORMATION, analyse_question, speaks_to
+from parallel_tiers.services.conversation import TOPIC_LOOKBACK, refers_back
+from parallel_tiers.services.questions import (
+    INFORMATION,
+    analyse_question,
+    focus_words,
+    names_title,
+    speaks_to,
+    title_topic,
+)
 from parallel_tiers.services.text import (
     clip,
     markers,
@@ -62,6 +73,22 @@ NOT_FOUND = "I could not find this in the available sources."
 
 MAX_TOOL_OUTPUT_CHARS = 300
 """Tool outputs longer than this are shortened in the prompt."""
+
+MAX_MEMORY_CHARS = 500
+"""Characters of a remembered question, and of its answer, that the prompt's memory block
+carries (cut at a word)."""
+
+MEMORY_HEADER = "Memory (earlier conversations with this user; context, not sources):"
+"""First line of the prompt's memory block."""
+
+MEMORY_INSTRUCTION = (
+    "The memory block recalls earlier conversations with this user: use it to understand who "
+    "and what the question is about, but cite only the numbered sources."
+)
+"""Appended to the system message when the prompt shows memories."""
+
+TOPIC_HEADER = "Conversation topic:"
+"""Starts the prompt's line naming what the conversation is about."""
 
 MAX_SOURCE_CHARS = 32_000
 """Characters of a passage's content the prompt carries (`source_content`), so any chat model,
@@ -104,8 +131,17 @@ def build_messages(
     system_prompt: str,
     tool_results: Sequence[Mapping[str, Any]] = (),
     history: Sequence[BaseMessage] = (),
+    topic: str | None = None,
+    memory: Sequence[Mapping[str, Any]] = (),
 ) -> list[BaseMessage]:
     """Build the grounded prompt for any chat model.
+
+    Memories are context, never sources: they go in a block of their own in the human message
+    (`MEMORY_HEADER`, then one line per item, `- (n) User: <question> | Assistant: <answer>`,
+    the answer without its `[n]` markers, which pointed at that turn's sources, and each part
+    cut to `MAX_MEMORY_CHARS`), and the system message gains `MEMORY_INSTRUCTION`: use them to
+    understand the question, cite only the numbered sources. The offline model answers from a
+    memory the same way (see `extractive_answer`) and says which it used.
 
     Args:
         query: The question.
@@ -113,22 +149,33 @@ def build_messages(
         system_prompt: The expert's system prompt.
         tool_results: Executed tools (`name`, `args`, `output`, `error`).
         history: Earlier conversation messages, placed between the system and the new message.
+        topic: What the conversation is about when the question does not name it (the topic
+            retrieval resolved from earlier questions): a `Conversation topic:` line before
+            the question.
+        memory: Recalled memories of the user (`query`, `response`), most relevant first.
 
     Returns:
         A system message, the history, and one human message with the sources, the tool
-        results (when any) and the question.
+        results, the memories and the topic (each when any) and the question.
 
     """
-    system = SystemMessage(content=f"{system_prompt.strip()}\n\n{GROUNDING_INSTRUCTION}".strip())
-    return [system, *history, HumanMessage(content=render_prompt(query, documents, tool_results))]
+    instructions = [system_prompt.strip(), GROUNDING_INSTRUCTION]
+    if memory:
+        instructions.append(MEMORY_INSTRUCTION)
+    system = SystemMessage(content="\n\n".join(i for i in instructions if i))
+    text = render_prompt(query, documents, tool_results, topic=topic, memory=memory)
+    return [system, *history, HumanMessage(content=text)]
 
 
 def render_prompt(
     query: str,
     documents: Sequence[Mapping[str, Any]],
     tool_results: Sequence[Mapping[str, Any]] = (),
+    *,
+    topic: str | None = None,
+    memory: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """Render the human message of `build_messages()`: sources, tool results, question."""
+    """Render the human message of `build_messages()`: sources, tools, memory, topic, question."""
     blocks = []
     if documents:
         blocks.append(
@@ -138,6 +185,11 @@ def render_prompt(
         blocks.append("Sources:\n(none)")
     if tool_results:
         blocks.append("Tool results:\n" + "\n".join(_render_tool(r) for r in tool_results))
+    if memory:
+        lines = (_render_memory(i, m) for i, m in enumerate(memory, 1))
+        blocks.append(MEMORY_HEADER + "\n" + "\n".join(lines))
+    if topic and _one_line(topic, MAX_TITLE_CHARS):
+        blocks.append(f"{TOPIC_HEADER} {_one_line(topic, MAX_TITLE_CHARS)}")
     blocks.append(f"Question: {query.strip()}")
     return "\n\n".join(blocks)
 
@@ -159,6 +211,13 @@ def _render_source(n: int, doc: Mapping[str, Any]) -> str:
     source = _one_line(doc.get("source"), MAX_TITLE_CHARS)
     header = f"[{n}] {title} ({source})" if source else f"[{n}] {title}"
     return f"{header}\n{source_content(doc)}"
+
+
+def _render_memory(n: int, item: Mapping[str, Any]) -> str:
+    question = _one_line(item.get("query"), MAX_MEMORY_CHARS)
+    answer = _one_line(strip_markers(str(item.get("response") or "")), MAX_MEMORY_CHARS)
+    answer = _SPACE_BEFORE_PUNCT.sub(r"\1", answer)
+    return f"- ({n}) User: {question}" + (f" | Assistant: {answer}" if answer else "")
 
 
 def _render_tool(result: Mapping[str, Any]) -> str:
@@ -187,6 +246,18 @@ _SOURCE_HEADER = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
 _HEADER_SOURCE = re.compile(r"^(.*) \(([^()]*)\)$")
 _TOOL_LINE = re.compile(r"^- ([^(\n]+)\((.*)\): (.*)$")
 _FAILED_TOOL_LINE = re.compile(r"^- ([^(\n]+)\((.*?)\): (error: .*)$")
+_MEMORY_LINE = re.compile(r"^- \((\d+)\) User: (.*?)(?: \| Assistant: (.*))?$")
+_TOPIC_LINE = re.compile(rf"(?:^|\n){re.escape(TOPIC_HEADER)} ([^\n]*)$")
+
+
+@dataclass(frozen=True)
+class MemoryNote:
+    """One recalled memory of a prompt's memory block."""
+
+    number: int
+    """Its place in the block, from 1."""
+    question: str
+    answer: str = ""
 
 
 @dataclass
@@ -197,6 +268,9 @@ class ParsedPrompt:
     sources: list[dict[str, str]] = field(default_factory=list)
     tools: list[tuple[str, str]] = field(default_factory=list)
     """(name, outcome) pairs; an outcome that starts with `error:` is a failure."""
+    memory: list[MemoryNote] = field(default_factory=list)
+    topic: str | None = None
+    """The `Conversation topic:` line's text."""
 
 
 def parse_prompt(text: str) -> ParsedPrompt:
@@ -209,6 +283,11 @@ def parse_prompt(text: str) -> ParsedPrompt:
         return ParsedPrompt(question=text.strip())
     parsed = ParsedPrompt(question=text[cut + len("Question:") :].strip())
     body = text[:cut].rstrip()
+    topic = _TOPIC_LINE.search(body)
+    if topic:
+        parsed.topic = topic.group(1).strip() or None
+        body = body[: topic.start()].rstrip()
+    body = _parse_memory(body, parsed)
     tools_at = body.rfind("Tool results:\n")
     if tools_at >= 0 and (tools_at == 0 or body[tools_at - 1] == "\n"):
         for line in body[tools_at:].splitlines()[1:]:
@@ -220,6 +299,26 @@ def parse_prompt(text: str) -> ParsedPrompt:
     if body.startswith("Sources:"):
         parsed.sources = _parse_sources(body[len("Sources:") :])
     return parsed
+
+
+def _parse_memory(body: str, parsed: ParsedPrompt) -> str:
+    """Read the memory block at the end of `body` into `parsed`; return the body before it.
+
+    The block is taken only when every line after its header is a memory line, so a passage
+    that happens to hold the header is left alone.
+    """
+    at = body.rfind(MEMORY_HEADER + "\n")
+    if at < 0 or (at > 0 and body[at - 1] != "\n"):
+        return body
+    matches = [_MEMORY_LINE.match(line) for line in body[at:].splitlines()[1:]]
+    if not matches or not all(matches):
+        return body
+    parsed.memory = [
+        MemoryNote(int(m.group(1)), m.group(2).strip(), (m.group(3) or "").strip())
+        for m in matches
+        if m is not None
+    ]
+    return body[:at].rstrip()
 
 
 def _parse_sources(block: str) -> list[dict[str, str]]:
@@ -271,32 +370,54 @@ class _Candidate:
     score: float = 0.0
 
 
-def extractive_answer(parsed: ParsedPrompt, max_sentences: int = 4) -> str:
+def extractive_answer(
+    parsed: ParsedPrompt, max_sentences: int = 4, history: Sequence[str] = ()
+) -> str:
     """Compose an answer to a parsed prompt from its most relevant source sentences.
 
     Sentences are ranked by BM25 over the question's stemmed content words (each sentence a
     document, question boilerplate left out), normalised by the best one, plus bonuses for the
     passage's coverage of the question, its rank, its title matching the question, and the
-    sentence speaking to the type of answer asked for (`TYPE_WEIGHT`). Eligible are the
+    sentence speaking to the type of answer asked for (`TYPE_WEIGHT`). Only passages holding
+    as many of the focus's words as any passage does take part (a passage on Gardner-Diamond
+    syndrome holds one word of "Sneddon syndrome", one on it both). Eligible are their
     sentences sharing a content word with the question and those of passages whose title
     shares a word with the question's focus, questions excepted (a passage's "What are the
     signs of X?" restates the question); near-duplicates are skipped. The chosen
     sentences are grouped by passage (in the sources' order, the retriever's ranking) in
     passage order, each quoted verbatim (minus the passage's own footnote markers) with its
-    `[n]` marker before its final punctuation. Tool results come first.
+    `[n]` marker before its final punctuation. Tool results come first. A question with
+    neither content words nor a type cue ("Thanks!") is answered `NOT_FOUND`.
+
+    The question's focus is its own when its focus words name a source's title
+    (`questions.names_title`). When they do not, and the question leans on a conversation (it
+    has no focus words of its own, refers back with a pronoun, or the prompt names the
+    conversation's topic), its focus is the first of these that names a source's title: the
+    prompt's `Conversation topic:`, the earlier questions of `history` (newest first, the last
+    `TOPIC_LOOKBACK`), the questions of the prompt's memories (most relevant first; a memory
+    also when the question shares a word with it, "my mother"). Its words then join the
+    question's, so "How is it treated?" in a conversation about asthma is answered as "How is
+    asthma treated?" would be; `extractive_reply` says which memory was used.
 
     The work is linear in the prompt and bounded: a prompt not laid out by `build_messages()`
     is read up to the same caps (`MAX_QUESTION_CHARS`, `MAX_SOURCE_CHARS`, `MAX_TITLE_CHARS`).
     """
+    return extractive_reply(parsed, max_sentences, history)[0]
+
+
+def extractive_reply(
+    parsed: ParsedPrompt, max_sentences: int = 4, history: Sequence[str] = ()
+) -> tuple[str, list[int]]:
+    """`extractive_answer`, and the numbers of the prompt's memories the answer drew on."""
     parsed = _within_caps(parsed)
     parts = [_tool_sentence(name, outcome) for name, outcome in parsed.tools]
-    chosen = _select(parsed, max_sentences)
+    chosen, used = _select(parsed, max_sentences, history)
     if not chosen:
-        return " ".join([*parts, NOT_FOUND])
+        return " ".join([*parts, NOT_FOUND]), []
     # The sources come in the retriever's order, its best judgement of relevance: keep it.
     chosen.sort(key=lambda c: (c.doc, c.position))
     parts.extend(_with_marker(c.text, c.doc + 1) for c in chosen)
-    return " ".join(parts)
+    return " ".join(parts), used
 
 
 def _within_caps(parsed: ParsedPrompt) -> ParsedPrompt:
@@ -312,18 +433,88 @@ def _within_caps(parsed: ParsedPrompt) -> ParsedPrompt:
     ]
     if question is parsed.question and sources == parsed.sources:
         return parsed
-    return ParsedPrompt(question=question, sources=sources, tools=parsed.tools)
+    return ParsedPrompt(
+        question=question,
+        sources=sources,
+        tools=parsed.tools,
+        memory=parsed.memory,
+        topic=parsed.topic,
+    )
 
 
-def _select(parsed: ParsedPrompt, max_sentences: int) -> list[_Candidate]:
+@dataclass
+class _Focus:
+    """What a question is about, for the extractive model."""
+
+    terms: set[str]
+    """Stemmed focus words."""
+    borrowed: bool = False
+    """Whether they come from the question's context rather than the question."""
+    memory: list[int] = field(default_factory=list)
+    """The numbers of the prompt's memories they come from."""
+
+
+def _question_focus(parsed: ParsedPrompt, default: Sequence[str], history: Sequence[str]) -> _Focus:
+    """The question's focus (see `extractive_answer`).
+
+    `default` is the question's own analysis (`QuestionAnalysis.focus_terms`), kept when the
+    question names a source or nothing in its context does. A borrowed focus is the
+    candidate's words shared with the titles it names ("type 2 diabetes" of "my mother has
+    type 2 diabetes").
+    """
+    titles = [title_topic(src["title"]) for src in parsed.sources]
+    own = tokenize(" ".join(focus_words(parsed.question)))
+    if any(names_title(own, title) for title in titles):
+        return _Focus(set(default))
+    for terms, note in _contexts(parsed, own, history):
+        named = [set(title) for title in titles if names_title(terms, title)]
+        if named:
+            return _Focus(set(terms) & set().union(*named), True, [note] if note else [])
+    return _Focus(set(default))
+
+
+def _contexts(
+    parsed: ParsedPrompt, own: Sequence[str], history: Sequence[str]
+) -> Iterator[tuple[list[str], int]]:
+    """Candidate topics of a question that names no source, best first.
+
+    Each with the number of the memory it comes from (0: none). A question that names
+    something of its own the sources lack ("What causes gout?" over passages on asthma) borrows
+    no topic from earlier questions unless it refers back or retrieval resolved a topic for
+    it, and none from a memory unless it also shares a word with that memory's question ("my
+    mother").
+    """
+    leans = not own or refers_back(parsed.question)
+    if parsed.topic:
+        yield tokenize(parsed.topic), 0
+    if leans or parsed.topic:
+        for question in reversed(history[-TOPIC_LOOKBACK:] if TOPIC_LOOKBACK > 0 else []):
+            yield tokenize(" ".join(focus_words(question))), 0
+    for note in parsed.memory:
+        terms = tokenize(" ".join(focus_words(note.question)))
+        if leans or set(own) & set(terms):
+            yield terms, note.number
+
+
+def _select(
+    parsed: ParsedPrompt, max_sentences: int, history: Sequence[str] = ()
+) -> tuple[list[_Candidate], list[int]]:
     analysis = analyse_question(parsed.question)
-    query = set(analysis.terms)
-    if not query or not parsed.sources or max_sentences < 1:
-        return []
-    # When some passage names the question's focus, passages that never do are off topic:
-    # "warning signs of a stroke" borrows nothing from a passage on the signs of cancer.
+    # A question asks something when it has content words or a type cue ("How common is
+    # it?"); "Thanks!" does not, and gets no quotes even in a conversation.
+    asks = bool(analysis.terms) or speaks_to(parsed.question, analysis.types)
+    if not asks or not parsed.sources or max_sentences < 1:
+        return [], []
+    about = _question_focus(parsed, analysis.focus_terms, history)
+    focus = about.terms
+    query = set(analysis.terms) | (focus if about.borrowed else set())
+    if not query:
+        return [], []
+    # When some passage names the question's focus, passages that name less of it are off
+    # topic: "warning signs of a stroke" borrows nothing from a passage on the signs of
+    # cancer, "Sneddon syndrome" nothing from one on Gardner-Diamond syndrome.
     vocabularies = [_vocabulary(src) for src in parsed.sources]
-    names_focus = [bool(set(analysis.focus_terms) & vocab) for vocab in vocabularies]
+    names_focus = _covering_most(focus, vocabularies)
     candidates = [
         _Candidate(d, p, s, Counter(tokenize(s)))
         for d, src in enumerate(parsed.sources)
@@ -333,7 +524,7 @@ def _select(parsed: ParsedPrompt, max_sentences: int) -> list[_Candidate]:
         if len(s.split()) >= MIN_SENTENCE_WORDS and not s.rstrip().endswith("?")
     ]
     if not candidates:
-        return []
+        return [], []
     n = len(candidates)
     df = Counter(t for c in candidates for t in set(c.terms) if t in query)
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in query}
@@ -342,7 +533,6 @@ def _select(parsed: ParsedPrompt, max_sentences: int) -> list[_Candidate]:
     top_raw = max(raw)
     # A passage whose title names the question's topic is on topic even where its sentences
     # do not repeat the question's words ("NMO" for "neuromyelitis optica").
-    focus = set(analysis.focus_terms)
     on_topic = [bool(focus & set(tokenize(src["title"]))) for src in parsed.sources]
     asked = [t for t in analysis.types if t != INFORMATION]
     doc_bonus = _doc_bonuses(parsed.sources, vocabularies, query, idf)
@@ -351,7 +541,7 @@ def _select(parsed: ParsedPrompt, max_sentences: int) -> list[_Candidate]:
             c.score = (r / top_raw if top_raw > 0 else 0.0) + doc_bonus[c.doc]
             c.score += TYPE_WEIGHT if asked and speaks_to(c.text, asked) else 0.0
     if not any(c.score > 0 for c in candidates):
-        return []
+        return [], []
     ranked = sorted(
         (c for c in candidates if c.score > 0), key=lambda c: (-c.score, c.doc, c.position)
     )
@@ -363,7 +553,14 @@ def _select(parsed: ParsedPrompt, max_sentences: int) -> list[_Candidate]:
         if any(fuzz.token_sort_ratio(c.text, o.text) >= DUPLICATE_RATIO for o in chosen):
             continue
         chosen.append(c)
-    return chosen
+    return chosen, about.memory
+
+
+def _covering_most(focus: set[str], vocabularies: Sequence[set[str]]) -> list[bool]:
+    """For each source, whether it holds as many of the `focus` words as any source does."""
+    held = [len(focus & vocab) for vocab in vocabularies]
+    most = max(held, default=0)
+    return [most > 0 and n == most for n in held]
 
 
 @lru_cache(maxsize=1024)
@@ -441,10 +638,13 @@ class ExtractiveChatModel(BaseChatModel):
 
     It reads the last human message as laid out by `build_messages()` and answers with the
     `max_sentences` source sentences most relevant to the question (see `extractive_answer()`),
-    or with an honest "I could not find this in the available sources." It streams word by word
-    and reports approximate token usage. Asynchronously, a prompt larger than
-    `INLINE_MAX_PROMPT_CHARS` is answered off the event loop (`text.off_loop`), and a long
-    answer's stream lets other tasks run every `STREAM_YIELD_EVERY` words.
+    or with an honest "I could not find this in the available sources." The human messages
+    before it are the conversation's earlier questions, which a follow-up is read against. It
+    streams word by word and reports approximate token usage, and in `response_metadata`,
+    `memory_used`: the numbers of the prompt's memories the answer drew on. Asynchronously, a
+    prompt larger than `INLINE_MAX_PROMPT_CHARS` is answered off the event loop
+    (`text.off_loop`), and a long answer's stream lets other tasks run every
+    `STREAM_YIELD_EVERY` words.
     """
 
     model_name: str = LOCAL_MODEL
@@ -460,13 +660,20 @@ class ExtractiveChatModel(BaseChatModel):
 
     def answer(self, messages: Sequence[BaseMessage], stop: Sequence[str] | None = None) -> str:
         """Answer `messages` (the text, cut before the first `stop` string if any)."""
-        last = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
-        text = last.text if last is not None else ""
-        answer = extractive_answer(parse_prompt(text), self.max_sentences)
+        return self.reply(messages, stop)[0]
+
+    def reply(
+        self, messages: Sequence[BaseMessage], stop: Sequence[str] | None = None
+    ) -> tuple[str, list[int]]:
+        """`answer`, and the numbers of the prompt's memories it drew on."""
+        asked = [m for m in messages if isinstance(m, HumanMessage)]
+        text = asked[-1].text if asked else ""
+        history = [parse_prompt(m.text).question for m in asked[-1 - TOPIC_LOOKBACK : -1]]
+        answer, used = extractive_reply(parse_prompt(text), self.max_sentences, history)
         for token in stop or ():
             if token and token in answer:
                 answer = answer[: answer.index(token)]
-        return answer
+        return answer, used
 
     def _usage(self, messages: Sequence[BaseMessage], answer: str) -> UsageMetadata:
         input_tokens = count_tokens_approximately(messages)
@@ -479,27 +686,26 @@ class ExtractiveChatModel(BaseChatModel):
 
     def _answered(
         self, messages: Sequence[BaseMessage], stop: Sequence[str] | None
-    ) -> tuple[str, UsageMetadata]:
-        answer = self.answer(messages, stop)
-        return answer, self._usage(messages, answer)
+    ) -> tuple[str, UsageMetadata, dict[str, Any]]:
+        answer, used = self.reply(messages, stop)
+        meta = {"model_name": self.model_name, "memory_used": used}
+        return answer, self._usage(messages, answer), meta
 
     async def _aanswered(
         self, messages: Sequence[BaseMessage], stop: Sequence[str] | None
-    ) -> tuple[str, UsageMetadata]:
+    ) -> tuple[str, UsageMetadata, dict[str, Any]]:
         """`_answered`, in a worker thread when the prompt is large (`INLINE_MAX_PROMPT_CHARS`)."""
         if _prompt_chars(messages) <= INLINE_MAX_PROMPT_CHARS:
             return self._answered(messages, stop)
         return await off_loop(self._answered, messages, stop)
 
-    def _result(self, answer: str, usage: UsageMetadata) -> ChatResult:
-        message = AIMessage(
-            content=answer,
-            usage_metadata=usage,
-            response_metadata={"model_name": self.model_name},
-        )
+    def _result(self, answer: str, usage: UsageMetadata, meta: dict[str, Any]) -> ChatResult:
+        message = AIMessage(content=answer, usage_metadata=usage, response_metadata=meta)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _chunks(self, answer: str, usage: UsageMetadata) -> Iterator[ChatGenerationChunk]:
+    def _chunks(
+        self, answer: str, usage: UsageMetadata, meta: dict[str, Any]
+    ) -> Iterator[ChatGenerationChunk]:
         pieces = re.findall(r"\S+\s*", answer) or [answer]
         for piece in pieces[:-1]:
             yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
@@ -508,7 +714,7 @@ class ExtractiveChatModel(BaseChatModel):
             message=AIMessageChunk(
                 content=pieces[-1],
                 usage_metadata=usage,
-                response_metadata={"model_name": self.model_name},
+                response_metadata=meta,
                 chunk_position="last",
             )
         )

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from parallel_tiers.services.text import tokenize
+from parallel_tiers.services.text import tokenize, words
 
 INFORMATION = "information"
 """The type of a question with no more specific cue ("What is gout?", "Tell me about gout")."""
@@ -41,7 +41,7 @@ QUESTION_TYPES: tuple[tuple[str, str], ...] = (
     (
         "inheritance",
         r"\binherit(?:s|ed|ance)?\b|\bhereditary\b|\bpass(?:ed)? (?:on|down)\b"
-        r"|\bruns? in (?:the )?famil",
+        r"|\bruns? in (?:the )?famil\w*",
     ),
     ("causes", r"\bcaus(?:e|es|ed|ing)\b|\bwhy (?:do|does|did|is|are)\b|\btriggers?\b"),
     (
@@ -80,7 +80,8 @@ QUESTION_TYPES: tuple[tuple[str, str], ...] = (
     ("precautions", r"\bprecautions?\b|\bsafety concerns?\b|\bwarnings?\b"),
     (
         INFORMATION,
-        r"^\W*what(?:'s| is| are)(?: \(are\))? (?!the\b)|\binformation (?:about|on)\b"
+        r"^\W*what(?:'s| is| are)(?: \(are\))? (?!(?:the|its|their|his|her|your|my|our)\b)"
+        r"|\binformation (?:about|on)\b"
         r"|\btell me about\b|\boverview\b",
     ),
 )
@@ -216,3 +217,36 @@ def section_of_title(title: str) -> tuple[str | None, str]:
 def focus_terms_of_title(title: str) -> list[str]:
     """Stemmed content words of a title, its section label or type cues removed."""
     return _content(section_of_title(title)[1])
+
+
+def focus_words(text: str) -> list[str]:
+    """The words a question names its focus with, as written (lower case, not stemmed).
+
+    Type cues, stop words and question boilerplate are removed, with no fallback: a question
+    that names nothing beyond what it asks ("How is it treated?", "What is the outlook?")
+    has none. "What are the symptoms of Sneddon syndrome?" gives `["sneddon", "syndrome"]`.
+    """
+    low = _SPACES.sub(" ", text.lower())
+    blanked = _blank(low, _cue_matches(low))
+    return [w for w in words(blanked) if not set(tokenize(w)) <= BOILERPLATE]
+
+
+def title_topic(title: str) -> list[str]:
+    """Stemmed words of what a title is about, whatever its shape.
+
+    Its section label, type cues and boilerplate are removed: "Stroke signs and symptoms"
+    gives `["stroke"]`, "What are the treatments for Gout ?" `["gout"]`.
+    """
+    return tokenize(" ".join(focus_words(section_of_title(title)[1])))
+
+
+def names_title(terms: Iterable[str], title_terms: Iterable[str]) -> bool:
+    """Whether stemmed `terms` name the topic of a title with topic words `title_terms`.
+
+    They do when they hold at least half of the title's words (`title_topic`), and at least
+    one: "asthma" names "Asthma" and "Asthma in children", "type 2 diabetes" names "What is
+    type 2 diabetes?", but "children" does not name "Asthma in children and older adults".
+    """
+    title = set(title_terms)
+    shared = title.intersection(terms)
+    return bool(shared) and 2 * len(shared) >= len(title)
