@@ -253,7 +253,7 @@ def record_threads(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> l
 async def test_the_offline_model_answers_large_prompts_in_the_worker_thread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    threads = record_threads(monkeypatch, generation, "extractive_answer")
+    threads = record_threads(monkeypatch, generation, "extractive_reply")
     model = ExtractiveChatModel()
     small = [HumanMessage(render_prompt("What is asthma?", [{"title": "A", "content": "Asthma."}]))]
     doc = {"title": "Glaucoma", "content": prose(50_000, 8)}
