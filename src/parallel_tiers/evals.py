@@ -117,19 +117,23 @@ def percentile(values: Sequence[float], q: float) -> float:
 # --------------------------------------------------------------------------------------------
 
 
+def _jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of each non-blank line of a JSONL file."""
+    with Path(path).open(encoding="utf-8") as lines:
+        for n, line in enumerate(lines, 1):
+            if line.strip():
+                yield n, json.loads(line)
+
+
 def load_queries(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
     """The first `limit` questions of a JSONL file (each needs `query` and `relevant`)."""
     rows: list[dict[str, Any]] = []
-    with Path(path).open(encoding="utf-8") as lines:
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if not isinstance(row.get("query"), str) or not isinstance(row.get("relevant"), list):
-                raise ValueError(f"{path}:{n}: each line needs 'query' and a 'relevant' list")
-            rows.append(row)
-            if limit is not None and len(rows) >= limit:
-                break
+    for n, row in _jsonl(path):
+        if not _is_turn(row):
+            raise ValueError(f"{path}:{n}: each line needs 'query' and a 'relevant' list")
+        rows.append(row)
+        if limit is not None and len(rows) >= limit:
+            break
     if not rows:
         raise ValueError(f"{path}: no questions")
     return rows
@@ -393,25 +397,22 @@ def load_conversations(path: str | Path, limit: int | None = None) -> list[dict[
     `focus` and `qtype`, are read when present.
     """
     rows: list[dict[str, Any]] = []
-    with Path(path).open(encoding="utf-8") as lines:
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            turns = row.get("turns")
-            if not isinstance(turns, list) or not turns or not all(map(_is_turn, turns)):
-                raise ValueError(
-                    f"{path}:{n}: each line needs 'turns', each with 'query' and a 'relevant' list"
-                )
-            rows.append({**row, "id": str(row.get("id") or f"conversation-{n}")})
-            if limit is not None and len(rows) >= limit:
-                break
+    for n, row in _jsonl(path):
+        turns = row.get("turns") if isinstance(row, dict) else None
+        if not isinstance(turns, list) or not turns or not all(map(_is_turn, turns)):
+            raise ValueError(
+                f"{path}:{n}: each line needs 'turns', each with 'query' and a 'relevant' list"
+            )
+        rows.append({**row, "id": str(row.get("id") or f"conversation-{n}")})
+        if limit is not None and len(rows) >= limit:
+            break
     if not rows:
         raise ValueError(f"{path}: no conversations")
     return rows
 
 
 def _is_turn(turn: Any) -> bool:
+    """A question row or conversation turn: a dict with a `query` and a `relevant` list."""
     return (
         isinstance(turn, dict)
         and isinstance(turn.get("query"), str)
