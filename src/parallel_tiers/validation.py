@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from functools import cache
 from os import PathLike
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -147,6 +148,7 @@ def _character_problems(state: Mapping[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
+@cache
 def _slot_kinds() -> dict[str, tuple[str, Any]]:
     """Each service slot of `Context`: what it takes, and a check of a given value."""
     from langchain_core.language_models import BaseChatModel
