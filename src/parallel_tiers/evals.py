@@ -1,12 +1,20 @@
 """Evaluations on labelled questions: retrieval, answers (citations and quality), routing, chats.
 
-parallel-tiers eval retrieval     --index DIR --queries FILE [--limit N] [--json]
-parallel-tiers eval answers       --index DIR --queries FILE [--limit N] [--json]
-parallel-tiers eval routing       --queries FILE [--index DIR] [--limit N] [--json]
-parallel-tiers eval conversations --index DIR --queries FILE [--named FILE] [--limit N] [--json]
+parallel-tiers eval retrieval     --index DIR --queries FILE [--half A|B] [--limit N] [--json]
+parallel-tiers eval answers       --index DIR --queries FILE [--half A|B] [--limit N] [--json]
+parallel-tiers eval routing       --queries FILE [--index DIR] [--half A|B] [--limit N] [--json]
+parallel-tiers eval conversations --index DIR --queries FILE [--named FILE] [--half A|B]
+                                  [--limit N] [--json]
 
 The questions file is JSONL, one object a line with `query` and `relevant` (the ids of the
 passages that answer it), as in MedQuAD's `dev_queries.jsonl`. `--limit N` takes the first N.
+
+`--half A|B` keeps only the questions of one half of a split by topic (`topic_half`): the MD5
+of the question's `focus`, stripped and lower-cased (a conversation: its first turn's focus; no
+focus: the empty topic), even -> A, odd -> B, so a topic's questions are all on one side. On
+MedQuAD's 8,203 dev questions that is 4,090 in A and 4,113 in B, the split of the README's
+"held-out half" figures: the few weights chosen on data were chosen on A, B checks them.
+`--limit N` then takes the first N of the half.
 
 * retrieval: R@1, R@5, R@10 (share of a question's relevant passages in the top k, averaged),
   MRR@10 (1 / rank of the first relevant passage, 0 past rank 10) and the p50/p95 latency of one
@@ -34,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -125,12 +134,53 @@ def _jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
                 yield n, json.loads(line)
 
 
-def load_queries(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """The first `limit` questions of a JSONL file (each needs `query` and `relevant`)."""
+HALVES = ("A", "B")
+"""The two halves `--half` picks from (see `topic_half`)."""
+
+
+def topic_half(topic: str) -> str:
+    """The half, "A" or "B", of the questions on `topic` (a question's `focus`).
+
+    The MD5 digest of the topic, stripped and lower-cased, as a number: even -> "A", odd -> "B".
+    Stable across runs, processes and machines (unlike `hash`), and the same for every question
+    on one topic, so no topic is on both sides.
+    """
+    key = topic.strip().lower().encode("utf-8")
+    return HALVES[hashlib.md5(key, usedforsecurity=False).digest()[-1] % 2]
+
+
+def question_half(row: Mapping[str, Any]) -> str:
+    """The half of a question row (by its `focus`) or of a conversation (its first turn's).
+
+    A row without a focus counts as the empty topic, which is in half A (9 of MedQuAD's dev
+    questions have none).
+    """
+    turns = row.get("turns")
+    if isinstance(turns, list) and turns and isinstance(turns[0], Mapping):
+        return question_half(turns[0])
+    return topic_half(str(row.get("focus") or ""))
+
+
+def _check_half(half: str | None) -> None:
+    if half is not None and half not in HALVES:
+        raise ValueError(f"half must be one of {', '.join(HALVES)}, not {half!r}")
+
+
+def load_queries(
+    path: str | Path, limit: int | None = None, half: str | None = None
+) -> list[dict[str, Any]]:
+    """The first `limit` questions of a JSONL file (each needs `query` and `relevant`).
+
+    With `half` ("A" or "B"), only the questions of that half (`question_half`) are kept, and
+    `limit` counts those.
+    """
+    _check_half(half)
     rows: list[dict[str, Any]] = []
     for n, row in _jsonl(path):
         if not _is_turn(row):
             raise ValueError(f"{path}:{n}: each line needs 'query' and a 'relevant' list")
+        if half is not None and question_half(row) != half:
+            continue
         rows.append(row)
         if limit is not None and len(rows) >= limit:
             break
@@ -390,12 +440,16 @@ NamedQuestions = Mapping[tuple[str, str, tuple[str, ...]], str]
 """Questions that name their condition, by (lower-cased focus, type, sorted relevant ids)."""
 
 
-def load_conversations(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
+def load_conversations(
+    path: str | Path, limit: int | None = None, half: str | None = None
+) -> list[dict[str, Any]]:
     """The first `limit` conversations of a JSONL file.
 
     Each line needs `turns`, each turn a `query` and a `relevant` list; `id`, and each turn's
-    `focus` and `qtype`, are read when present.
+    `focus` and `qtype`, are read when present. With `half`, only the conversations whose
+    first turn is in that half (`question_half`) are kept, and `limit` counts those.
     """
+    _check_half(half)
     rows: list[dict[str, Any]] = []
     for n, row in _jsonl(path):
         turns = row.get("turns") if isinstance(row, dict) else None
@@ -403,6 +457,8 @@ def load_conversations(path: str | Path, limit: int | None = None) -> list[dict[
             raise ValueError(
                 f"{path}:{n}: each line needs 'turns', each with 'query' and a 'relevant' list"
             )
+        if half is not None and question_half(row) != half:
+            continue
         rows.append({**row, "id": str(row.get("id") or f"conversation-{n}")})
         if limit is not None and len(rows) >= limit:
             break
@@ -645,9 +701,19 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> Non
                 f"{NAMED_QUESTIONS} beside --queries, when there)",
             )
         p.add_argument(
+            "--half",
+            choices=HALVES,
+            help="only the "
+            + ("conversations" if chats else "questions")
+            + " of one half of the split by topic (MD5 of the "
+            + ("first turn's " if chats else "")
+            + "focus; the README's held-out half is B)",
+        )
+        p.add_argument(
             "--limit",
             type=int,
-            help=f"only the first N {'conversations' if chats else 'questions'}",
+            help=f"only the first N {'conversations' if chats else 'questions'}"
+            + " (of the half, with --half)",
         )
         p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
@@ -655,12 +721,13 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> Non
 def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run the `eval` subcommand named in `args`, printing to `out` (default stdout)."""
     out = out or sys.stdout
+    half = getattr(args, "half", None)
     if args.eval_command == "conversations":
-        conversations = load_conversations(args.queries, args.limit)
+        conversations = load_conversations(args.queries, args.limit, half)
         named_path = getattr(args, "named", None) or Path(args.queries).parent / NAMED_QUESTIONS
         named = load_named_questions(named_path)
     else:
-        queries = load_queries(args.queries, args.limit)
+        queries = load_queries(args.queries, args.limit, half)
     retriever, load_s = _open_retriever(args.index)
     runners: dict[str, Callable[[], dict[str, Any]]] = {
         "retrieval": lambda: eval_retrieval(retriever, queries),
@@ -675,6 +742,7 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
         "eval": args.eval_command,
         "index": args.index or os.environ.get(ENV_INDEX_PATH) or "(demo knowledge base)",
         "queries": str(args.queries),
+        **({"half": half} if half else {}),
         "index_load_s": load_s,
         **report,
         "wall_s": time.perf_counter() - start,
@@ -746,7 +814,9 @@ __all__ = [
     "load_conversations",
     "load_queries",
     "percentile",
+    "question_half",
     "recall_at_k",
     "reciprocal_rank",
     "roc_auc",
+    "topic_half",
 ]
