@@ -197,6 +197,8 @@ def render(result: dict[str, Any], out: TextIO) -> None:
         )
         + "\n"
     )
+    for gap in qm.get("missing") or []:
+        w(f"  missing: {gap}\n")
     cost = result.get("cost_data") or {}
     price = cost.get("total_cost_usd")
     w(

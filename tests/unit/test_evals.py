@@ -290,3 +290,21 @@ def test_eval_routing_on_medquad(medquad_index: Path, capsys: pytest.CaptureFixt
     report = _run("routing", medquad_index, capsys)
     assert report["routed"] == SAMPLE and report["unowned_source"] == 0
     assert report["accuracy"] >= 0.85
+
+
+@needs_medquad
+def test_quality_separates_good_answers_from_each_bad_kind(
+    medquad_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 16: the labelled set of evals/quality_labels.py (`make eval-quality`), on a sample.
+    from evals.quality_labels import main as eval_quality
+
+    args = ["--data", str(MEDQUAD), "--index", str(medquad_index), "--limit", "200", "--json"]
+    assert eval_quality(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert min(report["answers"].values()) >= 100, report["answers"]
+    for kind in ("vacuous", "wrong_aspect", "wrong_topic"):
+        assert report[f"auc_{kind}"] >= 0.9, (kind, report)
+    assert report["auc_unrelated"] >= 0.98, report
+    assert report["missing_named"]["vacuous"] >= 0.95
+    assert report["missing_named"]["wrong_topic"] >= 0.95

@@ -41,9 +41,12 @@ from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from rapidfuzz import fuzz
 
+from parallel_tiers.services.content import vacuous_reason
 from parallel_tiers.services.conversation import TOPIC_LOOKBACK, refers_back
 from parallel_tiers.services.questions import (
     INFORMATION,
+    TYPE_WORDS,
+    addresses,
     analyse_question,
     focus_words,
     names_title,
@@ -352,7 +355,7 @@ RANK_WEIGHT = 0.1
 TITLE_WEIGHT = 0.15
 """Bonus for sentences of the passage whose title best matches the question."""
 TYPE_WEIGHT = 0.3
-"""Bonus for sentences that speak to the kind of answer asked for (`questions.speaks_to`): a
+"""Bonus for sentences that speak to the kind of answer asked for (`questions.addresses`): a
 sentence about treating, for a treatment question."""
 RELATIVE_CUTOFF = 0.45
 """Sentences scoring below this share of the best sentence's score are left out."""
@@ -520,8 +523,11 @@ def _select(
         for d, src in enumerate(parsed.sources)
         if names_focus[d] or not any(names_focus)
         for p, s in enumerate(_passage_sentences(src["content"]))
-        # a question in a passage ("What are the signs of X?") restates, it does not answer
-        if len(s.split()) >= MIN_SENTENCE_WORDS and not s.rstrip().endswith("?")
+        # a question in a passage ("What are the signs of X?") restates, it does not answer;
+        # nor does a list introduction without its items, or a sentence of the question's words
+        if len(s.split()) >= MIN_SENTENCE_WORDS
+        and not s.rstrip().endswith("?")
+        and vacuous_reason(s, query | TYPE_WORDS) is None
     ]
     if not candidates:
         return [], []
@@ -535,11 +541,15 @@ def _select(
     # do not repeat the question's words ("NMO" for "neuromyelitis optica").
     on_topic = [bool(focus & set(tokenize(src["title"]))) for src in parsed.sources]
     asked = [t for t in analysis.types if t != INFORMATION]
+    own = focus_words(parsed.question)
     doc_bonus = _doc_bonuses(parsed.sources, vocabularies, query, idf)
     for c, r in zip(candidates, raw, strict=True):
         if r > 0 or on_topic[c.doc]:
             c.score = (r / top_raw if top_raw > 0 else 0.0) + doc_bonus[c.doc]
-            c.score += TYPE_WEIGHT if asked and speaks_to(c.text, asked) else 0.0
+            # the asked type counts in passages on the topic (in all when none is)
+            typed = on_topic[c.doc] or not any(on_topic)
+            if typed and any(addresses(c.text, t, own) for t in asked):
+                c.score += TYPE_WEIGHT
     if not any(c.score > 0 for c in candidates):
         return [], []
     ranked = sorted(

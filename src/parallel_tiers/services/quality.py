@@ -22,6 +22,27 @@ query_coverage         0..1, or None              share of the question's topic 
 evidence_relevance     0..1, or None              share of the question's topic words found in the
                                                   passages the answer cites (title and content);
                                                   None as above
+topicality             0..1, or None              the larger of query_coverage and
+                                                  evidence_relevance: how much of the question's
+                                                  topic the answer or its evidence names (None
+                                                  when both are None)
+informativeness        0..1                       share of answer sentences that say something
+                                                  beyond the question: not a list introduction
+                                                  without its items, not a restatement of the
+                                                  question's words (`content.empty_sentences`)
+aspect                 str, or None               the type of answer asked for first
+                                                  (`questions.asked_type`: "treatment" for "How
+                                                  is it treated?"); None for a general question
+aspect_addressed       bool, or None              whether the answer speaks to `aspect`: it cites
+                                                  a passage whose title declares that section, or
+                                                  its sentences speak to it (`questions.addresses`;
+                                                  most of them when the passages it cites declare
+                                                  other sections); None when `aspect` is None
+missing                list of str                what the answer lacks, in words: the asked
+                                                  aspect, content, words of the question's topic,
+                                                  support; empty for a complete answer
+empty_sentences        list of dict               the sentences that say nothing (`sentence`,
+                                                  `reason`)
 answer_sentences       int >= 1                   sentences in the answer
 cited_sentences        int, 0..answer_sentences   sentences with at least one marker
 unsupported_claims     list of str                the sentences (markers removed) no cited passage
@@ -36,14 +57,24 @@ passages_truncated     list of int (only when     the markers of cited passages 
                                                   their first part (what the prompt carried)
 =====================  =========================  ==================================================
 
-`quality_score` (0..1, or None for an empty answer) is `WEIGHTS`-weighted:
-`0.5 * groundedness + 0.25 * query_coverage + 0.25 * evidence_relevance`, the weights of None
-metrics left out and the rest renormalised. Groundedness alone cannot tell an on-topic answer
-from a faithful quote of the wrong passage; the two topic metrics do, which is why the topic
-words leave the type cues out: an unrelated passage on the "causes" of another disease shares
-"causes" with the question, not its topic. Measured on MedQuAD (`parallel-tiers eval answers`),
-answers built from the relevant passages outscore answers built from unrelated ones with a ROC
-AUC reported in the README.
+`quality_score` (0..1, or None for an empty answer) is the `WEIGHTS`-weighted mean
+`0.5 * groundedness + 0.25 * query_coverage + 0.25 * evidence_relevance` (the weights of None
+metrics left out and the rest renormalised), times `topicality` (when not None), times
+`informativeness`, times
+`ASPECT_MISSED_FACTOR` (0.5) when `aspect_addressed` is False. Groundedness alone cannot tell
+an on-topic answer from a faithful quote of the wrong passage; the two topic metrics do, which
+is why the topic words leave the type cues out: an unrelated passage on the "causes" of another
+disease shares "causes" with the question, not its topic; an answer that names none of the
+topic, quoting passages that do not either, scores 0. A faithful quote that says nothing
+("... provides the following list of signs and symptoms [1].") scores 0, and one about the
+right topic's diagnosis for a treatment question half. In a conversation the post-generation
+tier scores the question as it was resolved (the question and its topic, see
+`tiers.post_generation.quality_scoring`).
+
+Measured on a labelled set built from MedQuAD's dev data (`make eval-quality`, see
+`evals/quality_labels.py` in the repository): the ROC AUC of good answers over vacuous ones,
+wrong-aspect ones, wrong-topic follow-ups and answers from unrelated passages is reported in
+the README.
 
 The work is linear in the answer and bounded (see the caps above); `QualityScorer` scores in a
 worker thread when it is large (`citations.INLINE_MAX_CHARS`).
@@ -51,7 +82,7 @@ worker thread when it is large (`citations.INLINE_MAX_CHARS`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from parallel_tiers.services.citations import (
@@ -65,11 +96,22 @@ from parallel_tiers.services.citations import (
     resolve,
     work_size,
 )
-from parallel_tiers.services.questions import analyse_question
+from parallel_tiers.services.content import empty_sentences
+from parallel_tiers.services.questions import (
+    INFORMATION,
+    TYPE_WORDS,
+    addresses,
+    analyse_question,
+    asked_type,
+    focus_words,
+    section_of_title,
+)
 from parallel_tiers.services.text import clip, off_loop, strip_markers, tokenize
 
 WEIGHTS = {"groundedness": 0.5, "query_coverage": 0.25, "evidence_relevance": 0.25}
 """Weights of the metrics in `quality_score` (see `QualityScorer.ascore`)."""
+ASPECT_MISSED_FACTOR = 0.5
+"""Factor of the score of an answer that does not address the aspect asked for."""
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -117,21 +159,82 @@ def score_answer(
         grounded += supported
         if not supported:
             unsupported.append(sentence.text)
-    query_terms = set(analyse_question(query).focus_terms)
+    analysis = analyse_question(query)
+    query_terms = set(analysis.focus_terms)
     answer_terms = set(tokenize(strip_markers(scored)))
+    asked = set(analysis.terms) | query_terms | TYPE_WORDS
+    empty = empty_sentences([(s.text, s.markers) for s in sentences], asked)
+    saying = [s.text for i, s in enumerate(sentences) if i not in empty]
+    aspect = asked_type(analysis)
+    addressed = (
+        None if aspect is None else _addresses(aspect, focus_words(query), saying, documents, texts)
+    )
     metrics: dict[str, Any] = {
         "groundedness": _share(grounded, len(sentences)),
         "citation_precision": _share(good_pairs, pairs),
         "query_coverage": _share(len(query_terms & answer_terms), len(query_terms)),
         "evidence_relevance": _share(len(query_terms & cited_terms), len(query_terms)),
+        "informativeness": _share(len(saying), len(sentences)),
+        "aspect": aspect,
+        "aspect_addressed": addressed,
         "answer_sentences": len(sentences),
         "cited_sentences": sum(1 for s in sentences if s.markers),
         "unsupported_claims": unsupported,
+        "empty_sentences": [
+            {"sentence": sentences[i].text, "reason": reason} for i, reason in empty.items()
+        ],
         **_truncations(answer, scored, documents, texts),
     }
+    topical = [
+        metrics[k] for k in ("query_coverage", "evidence_relevance") if metrics[k] is not None
+    ]
+    metrics["topicality"] = max(topical) if topical else None
+    metrics["missing"] = _missing(metrics, query_terms - answer_terms)
     available = {k: w for k, w in WEIGHTS.items() if metrics[k] is not None}
     score = sum(w * metrics[k] for k, w in available.items()) / sum(available.values())
+    score *= metrics["informativeness"]
+    if metrics["topicality"] is not None:
+        score *= metrics["topicality"]
+    if addressed is False:
+        score *= ASPECT_MISSED_FACTOR
     return round(score, 4), metrics
+
+
+def _addresses(
+    aspect: str,
+    ignore: Collection[str],
+    sentences: Sequence[str],
+    documents: Sequence[Mapping[str, Any]],
+    cited: Mapping[int, str],
+) -> bool:
+    """Whether the answer speaks to the asked aspect (see the module docstring)."""
+    sections = set()
+    for n in cited:
+        doc = resolve(n, documents)
+        if doc is not None:
+            sections.add(section_of_title(str(doc.get("title") or ""))[0])
+    if aspect in sections:
+        return True
+    speaking = sum(addresses(s, aspect, ignore) for s in sentences)
+    if sections - {None, INFORMATION}:
+        # quoting passages that declare other sections: most of what it says must speak to it
+        return 2 * speaking > len(sentences)
+    return speaking > 0
+
+
+def _missing(metrics: Mapping[str, Any], topic_words_missing: set[str]) -> list[str]:
+    """What the answer lacks, in words: the asked aspect, content, the topic, support."""
+    missing = []
+    if metrics["aspect_addressed"] is False:
+        missing.append(f"the asked aspect ({metrics['aspect']}) is not addressed")
+    if metrics["informativeness"] is not None and metrics["informativeness"] < 1:
+        empty = len(metrics["empty_sentences"])
+        missing.append(f"{empty} of {metrics['answer_sentences']} sentences say nothing")
+    if metrics["query_coverage"] is not None and metrics["query_coverage"] < 1:
+        missing.append("words of the question's topic: " + ", ".join(sorted(topic_words_missing)))
+    if metrics["unsupported_claims"]:
+        missing.append(f"support for {len(metrics['unsupported_claims'])} sentences")
+    return missing
 
 
 def _truncations(

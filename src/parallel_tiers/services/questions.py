@@ -89,6 +89,38 @@ QUESTION_TYPES: tuple[tuple[str, str], ...] = (
 
 TYPE_NAMES = frozenset(name for name, _ in QUESTION_TYPES)
 
+ANSWER_CUES: dict[str, str] = {
+    "symptoms": r"\bsymptoms?\b|\bsigns?\b|\bfeatures?\b|\bcharacteri[sz]ed by\b|\bexperiences?\b"
+    r"|\bpain\b|\bfever\b|\bweakness\b|\bmay (?:have|develop|feel|notice)\b",
+    "treatment": r"\btreat\w*|\btherap\w*|\bcur(?:e|es|ed|able)\b|\bmanag\w*"
+    r"|\bmedic(?:ine|ation)s?\b|\bdrugs?\b|\bsurg\w*|\btransplant\w*|\brehabilitation\b",
+    "genetic changes": r"\bmutat\w*|\bvariants?\b|\bchromosom\w*|\bproteins?\b|\bdeletions?\b"
+    r"|\bduplications?\b|\bencod\w*|\binstructions for making\b",
+    "inheritance": r"\binherit\w*|\bautosomal\b|\b(?:dominant|recessive)\b|\bx-linked\b"
+    r"|\bde novo\b|\bpattern\b|\bpass(?:ed)? (?:on|down)\b|\bhereditary\b|\bfamil(?:y|ies)\b",
+    "causes": r"\bcaus\w*|\bresults? (?:from|in)\b|\bdue to\b|\btriggers?\b|\bmutations?\b"
+    r"|\brisk\b|\blead(?:s)? to\b|\binfect\w*|\bfactors?\b",
+    "frequency": r"\bprevalen\w*|\bincidence\b|\bcommon\b|\brare\b"
+    r"|\baffects? (?:about|an|approximately|some|one|\d)|\b\d[\d,.]* (?:in|out of|per) [\d,.]+"
+    r"|\bpercent\b|%|\bestimated\b|\bcases?\b|\bfrequen\w*",
+    "exams and tests": r"\bdiagnos\w*|\btests?\b|\btesting\b|\bexam\w*|\bscreen\w*|\bimaging\b"
+    r"|\bbiops\w*|\bscans?\b|\bx-rays?\b|\bblood\b|\bdetect\w*|\bconfirm\w*",
+    "prevention": r"\bprevent\w*|\bavoid\w*|\breduc\w* (?:the|your|their)? ?risk\b|\bvaccin\w*"
+    r"|\bprotect\w*|\blower (?:the|your) risk\b",
+    "outlook": r"\boutlook\b|\bprognosis\b|\blife expectancy\b|\bsurviv\w*|\brecover\w*"
+    r"|\bdepends? on\b|\bprogress\w*|\bfatal\b|\bdeath\b|\blifespan\b|\bnormal life\b",
+    "susceptibility": r"\brisk\b|\bmore likely\b|\bsusceptib\w*|\bat higher\b|\bwho (?:are|is)\b"
+    r"|\bage\b|\bolder\b|\bwomen\b|\bmen\b",
+    "research": r"\bresearch\w*|\bstud(?:y|ies|ying)\b|\btrials?\b|\bscientists?\b|\binvestigat\w*"
+    r"|\bfund\w*|\bnih\b|\binstitute\b",
+    "stages": r"\bstag(?:e|es|ing)\b|\bspread\b|\bgrade\b",
+    "complications": r"\bcomplications?\b|\blead(?:s)? to\b|\bcan cause\b|\brisk of\b",
+    "considerations": r"\bdiet\w*|\beat\w*|\bnutrition\w*|\bfoods?\b|\bdrink\w*",
+}
+"""Answer-side cues of each question type: words by which an answer speaks to it (it may use
+others than a question does: a frequency answer says "1 in 5,000 people", not "how common")."""
+
+
 BOILERPLATE = frozenset(
     tokenize(
         "information know learn tell find please question ask anyone someone done affected "
@@ -104,6 +136,7 @@ _QUESTION_START = re.compile(
     r"^\W*(?:what|how|who|whom|why|when|where|which|is|are|do|does|can|could|should|will)\b"
 )
 _SPACES = re.compile(r"\s+")
+_WORDS = re.compile(r"[\w%'-]+(?:[.,]\d+)*")
 _SENTENCE = re.compile(r"[^.?!]+[.?!]*")
 
 
@@ -250,3 +283,35 @@ def names_title(terms: Iterable[str], title_terms: Iterable[str]) -> bool:
     title = set(title_terms)
     shared = title.intersection(terms)
     return bool(shared) and 2 * len(shared) >= len(title)
+
+
+_ANSWER_CUES = {name: re.compile(pattern) for name, pattern in ANSWER_CUES.items()}
+
+TYPE_WORDS = frozenset(
+    tokenize(
+        " ".join(TYPE_NAMES) + " sign signs symptom therapy therapies diagnosis diagnosed "
+        "test tests cause causes inherited pattern patterns figure figures frequency prevalence "
+        "prognosis outlook risk risks factor factors study studies trial trials effect effects"
+    )
+)
+"""Stemmed words that name a kind of answer rather than give one ("symptoms", "causes")."""
+
+
+def addresses(text: str, question_type: str, ignore: Iterable[str] = ()) -> bool:
+    """Whether `text` speaks to `question_type`: by its answer cues (`ANSWER_CUES`), or by its
+    question cues for a type that has no answer cues.
+
+    Words of `ignore` (the question's focus words, lower case) are left out first: "autosomal"
+    in "Is autosomal recessive methemoglobinemia inherited?" names the topic, not its pattern.
+    """
+    low = " ".join(w for w in _WORDS.findall(text.lower()) if w not in set(ignore))
+    answer = _ANSWER_CUES.get(question_type)
+    if answer is not None:
+        return answer.search(low) is not None
+    return _speaks_to(low, question_type)
+
+
+def asked_type(analysis: QuestionAnalysis) -> str | None:
+    """The one type a question asks for first, or None for a general question."""
+    first = next((name for name, weight in analysis.types.items() if weight == 1.0), None)
+    return None if first in (None, INFORMATION) else first

@@ -18,9 +18,16 @@ from parallel_tiers.tiers.builder import Tier, build_tier_graph
 async def quality_scoring(
     state: Mapping[str, Any], ctx: Context, runtime: Runtime[Context]
 ) -> dict[str, Any]:
-    """Score the answer against the question and its evidence."""
+    """Score the answer against the question and its evidence.
+
+    In a conversation, the question is scored as it was resolved: a follow-up ("How is it
+    treated?") with the topic generation was given (`generation["topic"]`), so an answer about
+    another topic does not pass for on topic.
+    """
+    query = str(state.get("query") or "")
+    topic = (state.get("generation") or {}).get("topic")
     score, metrics = await ctx.services.quality.ascore(
-        str(state.get("query") or ""),
+        f"{query} {topic}" if topic else query,
         str(state.get("response") or ""),
         state.get("rag_results") or [],
     )
