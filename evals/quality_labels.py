@@ -1,6 +1,6 @@
 """A labelled set of answers for the quality score, built from MedQuAD's dev data, and its AUCs.
 
-    python evals/quality_labels.py --data ../shared/data/medquad [--limit N] [--json]
+    python -m evals.quality_labels --data ../shared/data/medquad [--limit N] [--json]
     make eval-quality                      # the same, on the default sample
 
 Every answer is built programmatically from the dev questions and conversations (nothing is
@@ -17,7 +17,7 @@ it cites and, for a chat follow-up, the topic the conversation resolved it to. K
   document) for another question type (its title's section: causes for a treatment question).
   Questions of type ``information`` have none.
 * ``unrelated``: the offline model's answer from the relevant passage of a question on another
-  topic (`evals._unrelated`).
+  topic (`evals.medquad.unrelated_passages`).
 * ``follow_up_good`` / ``wrong_topic``: turns 2 and 4 of the dev conversations ("How is it
   treated?"), answered from their relevant passage, and from the passage of the same section
   type on the previous topic of the conversation (turn 4) or on an unrelated one (turn 2, and
@@ -45,8 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evals.medquad import document_of, unrelated_passages
 from parallel_tiers.context import Context
-from parallel_tiers.evals import _quiet_logs, _record_results, _unrelated, document_of, roc_auc
+from parallel_tiers.evals import quiet_logs, record_results, roc_auc
 from parallel_tiers.services.conversation import TOPIC_TITLES, resolve_topic
 from parallel_tiers.services.generation import NOT_FOUND, ExtractiveChatModel, build_messages
 from parallel_tiers.services.questions import INFORMATION, focus_words, section_of_title
@@ -154,7 +155,7 @@ def single_turn_answers(
         good = [records[r] for r in q["relevant"] if r in records]
         if not good:
             continue
-        passages = _record_results(good)
+        passages = record_results(good)
         answer = _offline(query, passages)
         if NOT_FOUND in answer:
             continue
@@ -169,13 +170,13 @@ def single_turn_answers(
                 if kind not in (qtype, INFORMATION)
             ]
             if other:
-                wrong = _record_results([records[other[i % len(other)]]])
+                wrong = record_results([records[other[i % len(other)]]])
                 answer = _offline(query, wrong)
                 if NOT_FOUND not in answer:
                     out.append(Answer("wrong_aspect", query, answer, wrong))
-        unrelated = _unrelated(queries, i, good, records)
+        unrelated = unrelated_passages(queries, i, good, records)
         if unrelated:
-            passages = _record_results(unrelated[:1])
+            passages = record_results(unrelated[:1])
             out.append(Answer("unrelated", query, _offline(query, passages), passages))
     return out
 
@@ -211,7 +212,7 @@ def follow_up_answers(
             if not resolution.follow_up:
                 continue
             topic = resolution.topic
-            passages = _record_results(good)
+            passages = record_results(good)
             answer = _offline(query, passages, topic)
             if NOT_FOUND in answer:
                 continue
@@ -230,7 +231,7 @@ def follow_up_answers(
                 if pool:
                     wrong_id = pool[(c * 7919) % len(pool)]
             if wrong_id:
-                wrong = _record_results([records[wrong_id]])
+                wrong = record_results([records[wrong_id]])
                 answer = _offline(query, wrong, topic)
                 if NOT_FOUND not in answer:
                     out.append(Answer("wrong_topic", query, answer, wrong, topic))
@@ -305,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: no MedQuAD data in {args.data} (--data)", file=sys.stderr)
         return 2
     answers = build(args.data, args.index, args.limit)
-    with _quiet_logs():
+    with quiet_logs():
         asyncio.run(score(answers))
     if args.dump:
         with args.dump.open("w", encoding="utf-8") as f:

@@ -2,6 +2,6 @@
 
 Compiled without checkpointer or store: the server brings its own."""
 
-from parallel_tiers import build_mode1_graph
+from parallel_tiers import build_mode_graph
 
-graph = build_mode1_graph()
+graph = build_mode_graph("manual")

@@ -2,6 +2,6 @@
 
 Compiled without checkpointer or store: the server brings its own."""
 
-from parallel_tiers import build_mode3_graph
+from parallel_tiers import build_mode_graph
 
-graph = build_mode3_graph()
+graph = build_mode_graph("chat_manual")

@@ -1,4 +1,9 @@
-"""Fake services at the service seam: each can succeed, fail, hang, be slow or return garbage."""
+"""Fake services at the service seam: each can succeed, fail, hang, be slow or return garbage.
+
+The one set of fakes: the test suite's, and the benchmark's (`benchmarks.cases.sleeping_context`
+builds its contexts from them). A `Behaviour` with no delay answers without yielding to the
+event loop, so "zero-latency" benchmark runs measure only the framework's and the package's CPU.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,14 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun
 from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.retrievers import BaseRetriever
 
 HANG_S = 3600.0
+"""How long a hung service waits (it is always cancelled long before)."""
+CALCULATOR = {"name": "calculator", "score": 1.0, "reason": "fake", "args": {"expression": "1+1"}}
 
 
 @dataclass
@@ -67,32 +77,36 @@ class FakeRetriever(BaseRetriever):
 @dataclass
 class FakeSuggester:
     behaviour: Behaviour = field(default_factory=Behaviour)
+    suggestions: list[dict[str, Any]] = field(default_factory=lambda: [CALCULATOR])
 
     async def asuggest(self, query: str, tools: Any, allowed: Any = None, limit: int = 3) -> Any:
         if await self.behaviour.act():
             return "calculator"
-        return [
-            {"name": "calculator", "score": 1.0, "reason": "fake", "args": {"expression": "1+1"}}
-        ]
+        return [{**s, "args": dict(s["args"])} for s in self.suggestions]
 
 
 @dataclass
 class FakeQuality:
     behaviour: Behaviour = field(default_factory=Behaviour)
+    score: float = 0.75
 
     async def ascore(self, query: str, answer: str, documents: Any) -> Any:
         if await self.behaviour.act():
             return 7.5, "not a dict"
-        return 0.75, {"groundedness": 1.0}
+        return self.score, {"groundedness": 1.0}
 
 
 @dataclass
 class FakeCitations:
     behaviour: Behaviour = field(default_factory=Behaviour)
+    cites: bool = True
+    """False: no citations (an answer without markers)."""
 
     async def aextract(self, answer: str, documents: Any) -> Any:
         if await self.behaviour.act():
             return [42]
+        if not self.cites:
+            return []
         return [
             {"index": 1, "document_id": "d1", "title": "Doc 1", "quote": answer, "supported": True}
         ]
@@ -149,3 +163,28 @@ class FakeMemoryStore:
 
     async def aput(self, *args: Any, **kwargs: Any) -> Any:
         return await self._store.aput(*args, **kwargs)
+
+
+class FixedChatModel(BaseChatModel):
+    """A chat model answering one fixed cited sentence, with token usage, at once."""
+
+    model_name: str = "fixed"
+
+    @property
+    def _llm_type(self) -> str:
+        return "fixed"
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        message = AIMessage(
+            content="Aspirin thins the blood [1].",
+            usage_metadata={"input_tokens": 40, "output_tokens": 8, "total_tokens": 48},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _agenerate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        # Without this override LangChain runs `_generate` in a thread pool.
+        return self._generate(messages, stop)

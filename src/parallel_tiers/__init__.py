@@ -10,14 +10,7 @@ Build a mode graph and call it::
 """
 
 from parallel_tiers.context import Context
-from parallel_tiers.modes import (
-    MODES,
-    build_mode1_graph,
-    build_mode2_graph,
-    build_mode3_graph,
-    build_mode4_graph,
-    build_mode_graph,
-)
+from parallel_tiers.modes import MODES, build_mode_graph
 from parallel_tiers.threads import ThreadBusyError
 from parallel_tiers.tiers import build_tier1_graph, build_tier2_graph
 from parallel_tiers.validation import MAX_QUERY_CHARS, InvalidInputError
@@ -28,10 +21,6 @@ __all__ = [
     "Context",
     "InvalidInputError",
     "ThreadBusyError",
-    "build_mode1_graph",
-    "build_mode2_graph",
-    "build_mode3_graph",
-    "build_mode4_graph",
     "build_mode_graph",
     "build_tier1_graph",
     "build_tier2_graph",

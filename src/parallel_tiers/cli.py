@@ -4,9 +4,7 @@ parallel-tiers ask "QUESTION" [--mode 1-4] [--agent ID] [--thread ID] [--wait-ms
 [--confirm TOOL] [--user ID] [--tenant ID] [--sequential] [--timeout-ms N] [--index DIR]
 [--model SPEC] [--no-rag] [--no-tools] [--json] [--log-level LEVEL]
 parallel-tiers ingest CORPUS.jsonl|FOLDER --index DIR [--dedupe]
-parallel-tiers bench [--quick] [--repeat N] [--out DIR]
-parallel-tiers eval retrieval|answers|routing|conversations --queries FILE [--index DIR]
-[--limit N] [--json]
+parallel-tiers eval retrieval|answers|routing --queries FILE [--index DIR] [--limit N] [--json]
 
 Every command takes `--debug`. An error is one line on stderr (`error: ...`) and a non-zero
 exit: 2 for bad input (the line names the field or file), 1 for anything else (such as a
@@ -27,11 +25,11 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-import structlog
 from langchain_core.runnables import RunnableConfig
 
 from parallel_tiers import evals
 from parallel_tiers.context import Context
+from parallel_tiers.logs import LOGGER_NAME, console_handler
 from parallel_tiers.modes import MODES, build_mode_graph
 from parallel_tiers.threads import THREAD_WAIT_MS
 from parallel_tiers.validation import InvalidInputError
@@ -46,17 +44,22 @@ def _home() -> Path:
     return Path(os.environ.get(ENV_HOME) or default)
 
 
+_CLI_HANDLERS: list[logging.Handler] = []
+"""The handler `configure_logging` added to the package logger (replaced on a second call)."""
+
+
 def configure_logging(level: str) -> None:
-    """Send structlog events to stderr at `level` (the CLI's choice; the library sets none)."""
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper("iso"),
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
+    """Show the package's log events on stderr from `level` on, one console line each.
+
+    The command's own output: the library configures no logging (`parallel_tiers.logs`). Only
+    the `parallel_tiers` logger is configured; a second call replaces the first.
+    """
+    logger = logging.getLogger(LOGGER_NAME)
+    while _CLI_HANDLERS:
+        logger.removeHandler(_CLI_HANDLERS.pop())
+    _CLI_HANDLERS.append(console_handler())
+    logger.addHandler(_CLI_HANDLERS[0])
+    logger.setLevel(level.upper())
 
 
 @asynccontextmanager
@@ -179,14 +182,7 @@ def render(result: dict[str, Any], out: TextIO) -> None:
     if result.get("error"):
         w(f"\n[{result.get('error_code')}] {result['error']}\n")
     w("\nCitations:\n")
-    for c in result.get("citations") or []:
-        mark = "supported" if c["supported"] else "NOT supported"
-        w(
-            f"  [{c['index']}] {c.get('document_id') or '(no such passage)'} "
-            f"{c.get('title') or ''} - {mark}\n"
-        )
-    if not result.get("citations"):
-        w("  (none)\n")
+    _render_citations(result.get("citations") or [], w)
     qm = result.get("quality_metrics") or {}
     score = result.get("quality_score")
     shown = {k: v for k, v in qm.items() if isinstance(v, int | float) and not isinstance(v, bool)}
@@ -228,6 +224,21 @@ def render(result: dict[str, Any], out: TextIO) -> None:
             f"   sum of branches {tier['sequential_estimate_ms']:.2f} ms, "
             f"speedup {tier['speedup_vs_sequential']:.2f}x\n"
         )
+
+
+def _render_citations(citations: list[dict[str, Any]], w: Any) -> None:
+    """Each cited passage once, then each claim citing it with its check."""
+    by_marker: dict[int, list[dict[str, Any]]] = {}
+    for c in citations:
+        by_marker.setdefault(int(c["index"]), []).append(c)
+    for n, claims in by_marker.items():
+        first = claims[0]
+        w(f"  [{n}] {first.get('document_id') or '(no such passage)'} {first.get('title') or ''}\n")
+        for c in claims:
+            mark = "supported" if c["supported"] else "NOT supported"
+            w(f"      - {mark}: {c.get('quote') or ''}\n")
+    if not citations:
+        w("  (none)\n")
 
 
 def _ingest(args: argparse.Namespace, out: TextIO) -> int:
@@ -302,12 +313,8 @@ def parser() -> argparse.ArgumentParser:
         default="warning",
         type=str.lower,
         choices=LOG_LEVELS,
-        help="structlog level on stderr (default warning)",
+        help="level of the log events shown on stderr (default warning)",
     )
-    b = sub.add_parser("bench", help="measure the tiers, parallel vs sequential", parents=[common])
-    b.add_argument("--quick", action="store_true", help="fewer runs and smaller cases (about 20 s)")
-    b.add_argument("--repeat", type=int, help="measured runs per case")
-    b.add_argument("--out", type=Path, help="folder for bench.json and the PNG charts")
     i = sub.add_parser("ingest", help="build a persisted retrieval index", parents=[common])
     i.add_argument("corpus", help="a JSONL corpus or a folder of .md/.txt files")
     i.add_argument("--index", required=True, help="index folder to write")
@@ -350,12 +357,6 @@ def _run(args: argparse.Namespace) -> int:
         return _ingest(args, sys.stdout)
     if args.command == "eval":
         return evals.main(args)
-    if args.command == "bench":
-        from parallel_tiers import bench
-
-        configure_logging("error")
-        bench.run(args.quick, args.repeat, args.out)
-        return 0
     configure_logging(args.log_level)
     return asyncio.run(ask(args))
 

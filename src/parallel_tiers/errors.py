@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-import structlog
+from parallel_tiers.logs import get_logger
 
-log = structlog.get_logger("parallel_tiers")
+log = get_logger()
 
 MAX_ERROR_CHARS = 300
 """Longest error text recorded or returned; longer ones end in "…"."""

@@ -5,7 +5,7 @@ server applies its middleware to every route, its own API included, so each requ
 carries run settings (a run, a cron, an assistant: their `context` and
 `config.configurable`) is checked before anything runs:
 
-- plain settings (`CLIENT_SETTINGS`, the numbers and switches of `Context`) are accepted; their
+- plain settings (`CLIENT_SETTINGS`, the `setting` fields of `Context`) are accepted; their
   values are checked by the graph's own validation like any run's;
 - service slots, file paths and the model (`index_path`, `agents`, `model`, `retriever`, ...)
   are refused unless the deployment lists the key in `PARALLEL_TIERS_CLIENT_CONTEXT`
@@ -23,19 +23,17 @@ import json
 import os
 import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from dataclasses import fields
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from parallel_tiers.context import Context
-from parallel_tiers.validation import Settings
+from parallel_tiers.context import SETTINGS, SLOTS
 
 ENV_CLIENT_CONTEXT = "PARALLEL_TIERS_CLIENT_CONTEXT"
-CLIENT_SETTINGS = frozenset(Settings.model_fields)
-"""The plain settings any client may set per run."""
-GUARDED = frozenset(f.name for f in fields(Context)) - CLIENT_SETTINGS
+CLIENT_SETTINGS = frozenset(SETTINGS)
+"""The plain settings any client may set per run (`Context`'s `setting` fields)."""
+GUARDED = frozenset(SLOTS)
 """Context keys a client may set only when the deployment opts in (files, models, services)."""
 MAX_BODY_BYTES = 4_000_000
 """Largest run, cron or assistant request this check reads; a larger one is refused."""

@@ -1,6 +1,7 @@
 """Graph state: the contract keys of the mode graphs and the private state of each tier.
 
-Input and output keys keep the names of the system this package replaces (see DESIGN.md).
+Input and output keys keep the names of the system this package replaces (see the README's
+inputs and outputs).
 Every key is written by one node only, except `metadata` (merged) and `messages` (appended).
 """
 

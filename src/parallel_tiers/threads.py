@@ -35,19 +35,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import structlog
 from langchain_core.runnables import RunnableConfig
 from langgraph._internal._config import ensure_config  # as `astream` merges configs
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.constants import CONFIG_KEY_CHECKPOINTER
 from langgraph.graph.state import CompiledStateGraph
 
+from parallel_tiers.logs import get_logger
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: locks within the process only
     fcntl = None  # type: ignore[assignment]
 
-log = structlog.get_logger("parallel_tiers")
+log = get_logger()
 
 THREAD_WAIT_MS = 60_000
 """How long a run waits for another run on its thread to end before `ThreadBusyError`."""
@@ -61,6 +62,16 @@ _OFFSETS = 2**40
 _TASK_ID = "__pregel_task_id"
 """LangGraph's `CONFIG_KEY_TASK_ID` (internal): set when a graph runs as a node of another
 graph, whose run holds the lock."""
+
+
+def checkpointer_of(config: RunnableConfig | None) -> Any:
+    """The checkpointer a run's config carries (None: the run has none).
+
+    LangGraph 1.2's `Runtime` offers the store but not the checkpointer, so this reads the
+    config key `langgraph.constants` still exports (the LangGraph server hands its checkpointer
+    over this way). The package's one access to it.
+    """
+    return ((config or {}).get("configurable") or {}).get(CONFIG_KEY_CHECKPOINTER)
 
 
 class ThreadBusyError(RuntimeError):
@@ -274,13 +285,29 @@ async def athread_lock(
 # --- the graph -------------------------------------------------------------------------------
 
 
+class AsyncOnlyError(TypeError):
+    """A mode graph run synchronously (`invoke`, `stream`): its nodes are async only.
+
+    Raised before anything runs: no node has run and no checkpoint was written.
+    """
+
+    def __init__(self, graph: str, method: str) -> None:
+        super().__init__(
+            f"{graph}.{method}(): the mode graphs run asynchronously (their nodes are async); "
+            "use `await graph.ainvoke(...)` or `graph.astream(...)`, from synchronous code "
+            "`asyncio.run(graph.ainvoke(...))`, and run a graph that has one as a node with "
+            "`ainvoke` / `astream` too. Nothing ran and nothing was saved."
+        )
+
+
 class ThreadLockedGraph(CompiledStateGraph[Any, Any, Any, Any]):
     """A compiled graph whose runs on a checkpointer thread hold the thread's lock.
 
     `ainvoke`, `astream` and `astream_events` all run through `astream`, which takes the lock
-    before the first step (the mode graphs' nodes are async: they have no synchronous runs).
-    A run without a checkpointer or a `thread_id`, or run as a node of another graph (whose
-    run holds the lock), takes none.
+    before the first step. A run without a checkpointer or a `thread_id`, or run as a node of
+    another graph (whose run holds the lock), takes none. The nodes are async only, so a
+    synchronous run (`invoke`, `stream`, `stream_events`, `batch`; also as a node of a graph
+    run so) raises `AsyncOnlyError` at once, before its first step.
     """
 
     def __init__(self, *, thread_wait_ms: int = THREAD_WAIT_MS, **kwargs: Any) -> None:
@@ -299,14 +326,27 @@ class ThreadLockedGraph(CompiledStateGraph[Any, Any, Any, Any]):
         """(checkpointer, thread_id) of a run that must hold a thread lock, else None."""
         if self.checkpointer is False:
             return None
-        configurable = ensure_config(self.config, config).get("configurable") or {}
+        merged = ensure_config(self.config, config)
+        configurable = merged.get("configurable") or {}
         thread_id = configurable.get("thread_id")
         if thread_id is None or configurable.get(_TASK_ID):
             return None
-        saver = configurable.get(CONFIG_KEY_CHECKPOINTER) or self.checkpointer
+        saver = checkpointer_of(merged) or self.checkpointer
         if not isinstance(saver, BaseCheckpointSaver):
             return None
         return saver, str(thread_id)
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """Refused at once: `AsyncOnlyError` (use `ainvoke`)."""
+        raise AsyncOnlyError(self.name, "invoke")
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """Refused at once: `AsyncOnlyError` (use `astream`)."""
+        raise AsyncOnlyError(self.name, "stream")
+
+    def stream_events(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """Refused at once: `AsyncOnlyError` (use `astream_events`)."""
+        raise AsyncOnlyError(self.name, "stream_events")
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
@@ -324,7 +364,9 @@ class ThreadLockedGraph(CompiledStateGraph[Any, Any, Any, Any]):
 
 __all__ = [
     "THREAD_WAIT_MS",
+    "AsyncOnlyError",
     "ThreadBusyError",
     "ThreadLockedGraph",
     "athread_lock",
+    "checkpointer_of",
 ]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from functools import cache
 from os import PathLike
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
-from parallel_tiers.context import Context
+from parallel_tiers.context import SLOTS, Context, SettingsModel
 
 if TYPE_CHECKING:
     from parallel_tiers.services import Services
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
 MAX_QUERY_CHARS = 8_000
 """Longest accepted `query`; longer ones are refused (not truncated) with a clear error."""
 MAX_ID_CHARS = 256
-MAX_TIMEOUT_MS = 600_000
 
 Id = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_CHARS)]
 
@@ -57,21 +55,8 @@ class RunInput(BaseModel):
     priority: Literal["high", "normal", "low"] = "normal"
 
 
-class Settings(BaseModel):
-    """The plain settings of the runtime context."""
-
-    enable_parallel_tier1: StrictBool
-    enable_parallel_tier2: StrictBool
-    parallel_timeout_ms: Annotated[StrictInt, Field(gt=0, le=MAX_TIMEOUT_MS)]
-    retrieval_k: Annotated[StrictInt, Field(ge=1, le=100)]
-    circuit_breaker: StrictBool
-    adaptive_timeout: StrictBool
-    adaptive_timeout_factor: Annotated[float, Field(gt=0)]
-    adaptive_timeout_floor_ms: Annotated[StrictInt, Field(gt=0)]
-    generation_retries: Annotated[StrictInt, Field(ge=0, le=10)]
-    generation_timeout_ms: Annotated[StrictInt, Field(gt=0, le=MAX_TIMEOUT_MS)]
-    store_timeout_ms: Annotated[StrictInt, Field(gt=0, le=MAX_TIMEOUT_MS)]
-    max_history_tokens: Annotated[StrictInt, Field(ge=0, le=1_000_000)]
+Settings = SettingsModel
+"""The plain settings of the runtime context (derived from their declarations in `Context`)."""
 
 
 def _problems(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
@@ -107,7 +92,7 @@ def validate_run(state: Mapping[str, Any], ctx: Context) -> RunInput:
             )
     problems += _character_problems(state)
     try:
-        Settings.model_validate({k: getattr(ctx, k) for k in Settings.model_fields})
+        SettingsModel.model_validate({k: getattr(ctx, k) for k in SettingsModel.model_fields})
     except ValidationError as exc:
         problems += _problems(exc, prefix="context.")
     if problems or parsed is None:
@@ -148,68 +133,27 @@ def _character_problems(state: Mapping[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
-@cache
-def _slot_kinds() -> dict[str, tuple[str, Any]]:
-    """Each service slot of `Context`: what it takes, and a check of a given value."""
-    from langchain_core.language_models import BaseChatModel
-    from langchain_core.retrievers import BaseRetriever
-    from langchain_core.tools import BaseTool
-    from langgraph.store.base import BaseStore
-
-    from parallel_tiers.metrics import TierMetrics
-    from parallel_tiers.resilience import Resilience
-    from parallel_tiers.services.agents import AgentRegistry
-
-    def has(method: str) -> Any:
-        return lambda v: callable(getattr(v, method, None))
-
-    path = (str, PathLike)
-    return {
-        "retriever": ("a LangChain BaseRetriever", lambda v: isinstance(v, BaseRetriever)),
-        "tools": (
-            "a list of LangChain BaseTools",
-            lambda v: isinstance(v, list | tuple) and all(isinstance(t, BaseTool) for t in v),
-        ),
-        "memory_store": (
-            "a LangGraph BaseStore",
-            lambda v: isinstance(v, BaseStore) or (has("asearch")(v) and has("aput")(v)),
-        ),
-        "model": (
-            'a BaseChatModel or a model string such as "openai:gpt-4o-mini"',
-            lambda v: isinstance(v, BaseChatModel | str),
-        ),
-        "agents": (
-            "an AgentRegistry or the path of a registry JSON file",
-            lambda v: isinstance(v, AgentRegistry | str | PathLike),
-        ),
-        "index_path": ("the path of an index folder", lambda v: isinstance(v, path)),
-        "tool_suggester": ("an object with `asuggest` (ToolSuggester)", has("asuggest")),
-        "quality": ("an object with `ascore` (QualityScorer)", has("ascore")),
-        "citations": ("an object with `aextract` (CitationExtractor)", has("aextract")),
-        "cost": ("an object with `atrack` (CostTracker)", has("atrack")),
-        "cost_ledger": ("an object with `add` (CostLedger)", has("add")),
-        "resilience": ("a Resilience", lambda v: isinstance(v, Resilience)),
-        "metrics": ("a TierMetrics", lambda v: isinstance(v, TierMetrics)),
-        "extra": ("a dict", lambda v: isinstance(v, dict)),
-    }
-
-
 def slot_problems(ctx: Context) -> list[tuple[str, str]]:
-    """The service slots of `ctx` given something of the wrong kind."""
+    """The service slots of `ctx` given something of the wrong kind (see `Context`'s `slot`s)."""
     problems = []
-    for name, (expected, fits) in _slot_kinds().items():
+    for name, spec in SLOTS.items():
         value = getattr(ctx, name)
-        if value is not None and not fits(value):
-            problems.append((f"context.{name}", f"expected {expected}, got {type(value).__name__}"))
+        if value is not None and not spec.fits(value):
+            problems.append(
+                (f"context.{name}", f"expected {spec.expects}, got {type(value).__name__}")
+            )
     return problems
 
 
 def resolve_services(ctx: Context) -> Services:
     """The run's services, or `InvalidInputError` when the context's cannot be opened.
 
-    A registry file or index folder that is missing or damaged is the caller's to fix: the
-    error names the setting instead of surfacing as a server's "internal error".
+    A registry file or index folder that is missing or damaged, or a profile name that names
+    none, is the caller's to fix: the error names the setting instead of surfacing as a
+    server's "internal error".
     """
+    from parallel_tiers.profiles import ProfileError
+
     problems = slot_problems(ctx)
     if isinstance(ctx.agents, str | PathLike) and not os.path.isfile(ctx.agents):
         problems.append(("context.agents", f"no agent registry file at {str(ctx.agents)!r}"))
@@ -218,7 +162,10 @@ def resolve_services(ctx: Context) -> Services:
     try:
         return ctx.services
     except (OSError, ValueError) as exc:
-        field = "context.agents" if ctx.agents is not None else "context.index_path"
+        if isinstance(exc, ProfileError):
+            field = "context.profile"
+        else:
+            field = "context.agents" if ctx.agents is not None else "context.index_path"
         raise InvalidInputError([(field, " ".join(str(exc).split()))]) from exc
 
 

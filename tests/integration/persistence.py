@@ -28,8 +28,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from parallel_tiers import build_mode_graph
 
 BACKENDS = ("memory", "sqlite", "postgres")
@@ -131,7 +129,6 @@ def _wait_for(path: str) -> None:
 async def _main(
     backend: str, location: str, thread: str, tenant: str, user: str, q: str, turns: str = "1"
 ) -> None:
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # stdout: JSON
     count = int(turns)
     async with persistence(backend, location) as (saver, store):
         ready, go, pause = (os.environ.get(k) for k in (READY_ENV, GO_ENV, PAUSE_PUT_ENV))

@@ -6,11 +6,13 @@ here: `my_vectorstore` (any LangChain vector store), `uri` (a PostgreSQL URI, th
 throwaway cluster) and the server at `http://127.0.0.1:8123` (the session's `langgraph dev`).
 
 Every ```bash block runs too, each as one `set -e` script (its variables carry over from line
-to line) in a temp folder, with the project's `.venv/bin` first on PATH; only the blocks listed
-in `BASH_SKIPPED` are not run, each with its reason, so a new block runs by default. What a
-reader brings is supplied: `my_corpus.jsonl` and `./docs`, and for the MedQuAD block a sample
-of `../shared/data/medquad` (the block is skipped without the data), with `/tmp/medquad-index`
-moved into the temp folder and `--limit 20` on each `eval`.
+to line) in a temp folder, with the project's `.venv/bin` first on PATH and the repository on
+PYTHONPATH (as from the repository root, so `python -m evals.medquad` runs); only the blocks
+listed in `BASH_SKIPPED` are not run, each with its reason, so a new block runs by default.
+What a reader brings is supplied: `my_corpus.jsonl` and `./docs`, and for the MedQuAD block a
+sample of `../shared/data/medquad` (the block is skipped without the data), with
+`/tmp/medquad-index` moved into the temp folder and `--limit 20` on each evaluation
+(`parallel-tiers eval` or `python -m evals.medquad`).
 
 The command-line synopsis is checked against the real parser.
 """
@@ -63,7 +65,15 @@ async def test_every_python_example_runs(server: Server, postgres_uri: str) -> N
     for line, code in examples:
         code = code.replace(README_SERVER, server.url)
         code = code.replace(README_METRICS_PORT, str(free_port()))
-        compiled = compile(code, f"README.md:{line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        # As pasted: without this module's `from __future__ import annotations` (a TypedDict's
+        # annotations would be strings that LangGraph cannot resolve).
+        compiled = compile(
+            code,
+            f"README.md:{line}",
+            "exec",
+            flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+            dont_inherit=True,
+        )
         try:
             result = eval(compiled, namespace)  # the README's own code
             if result is not None:  # a block with top-level await gives a coroutine
@@ -78,7 +88,7 @@ def test_the_command_line_synopsis_matches_the_parser() -> None:
     synopsis = text[text.index("## The command line") :]
     synopsis = synopsis[synopsis.index("```text") : synopsis.index("```", 10)]
     options = set(re.findall(r"(--[a-z][a-z-]*)", synopsis))
-    for command in ("ask", "ingest", "eval retrieval", "bench"):
+    for command in ("ask", "ingest", "eval retrieval"):
         done = subprocess.run(
             [sys.executable, "-m", "parallel_tiers.cli", *command.split(), "--help"],
             capture_output=True,
@@ -203,9 +213,13 @@ def medquad_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+EVALUATION = r"(?:parallel-tiers eval|python -m evals\.medquad) "
+"""How an evaluation command starts: the package's generic one, or the MedQuAD study."""
+
+
 def _with_limit(line: str) -> str:
-    """An `eval` command line with `--limit` before any trailing comment."""
-    if not re.match(r"\s*parallel-tiers eval\b", line):
+    """An evaluation command line with `--limit` before any trailing comment."""
+    if not re.match(rf"\s*{EVALUATION}", line):
         return line
     command, hash_, comment = line.partition(" #")
     limited = f"{command.rstrip()} --limit {EVAL_LIMIT}"
@@ -240,6 +254,7 @@ def test_every_bash_example_runs(
     venv_bin = ROOT / ".venv" / "bin"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARALLEL_TIERS_")}
     env["PATH"] = os.pathsep.join([str(venv_bin), str(Path(sys.executable).parent), env["PATH"]])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["PARALLEL_TIERS_HOME"] = str(tmp_path / "home")
     done = subprocess.run(
         ["bash", "-c", script],
@@ -258,12 +273,12 @@ def test_every_bash_example_runs(
     if "parallel-tiers ask" in code:
         assert "[1]" in out, f"{where}: an answer without a citation\n{out}"
     for command, figure in (
-        ("eval retrieval", "MRR@10"),
-        ("eval answers", "citation_precision"),
-        ("eval routing", "accuracy"),
-        ("eval conversations", "turn_1"),
+        ("retrieval", "MRR@10"),
+        ("answers", "citation_precision"),
+        ("routing", "accuracy"),
+        ("conversations", "turn_1"),
     ):
-        if command in code:
+        if re.search(rf"{EVALUATION}{command}\b", code):
             assert figure in out, (where, command, out)
     parts = variables.read_text().split("\0")
     assigned = dict(zip(parts[0:-1:2], parts[1:-1:2], strict=True))

@@ -4,12 +4,12 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-import structlog
+
+from parallel_tiers.logs import logged
 
 
 @pytest.fixture
 def quiet_logs() -> Iterator[None]:
-    """Drop info events (load tests make tens of thousands of them)."""
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    yield
-    structlog.reset_defaults()
+    """Drop the package's info events (load tests make tens of thousands of them)."""
+    with logged(logging.WARNING):
+        yield

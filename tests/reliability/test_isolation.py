@@ -10,12 +10,14 @@ from langchain_core.documents import Document
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
-from structlog.testing import capture_logs
 
 from parallel_tiers import Context, build_mode_graph
 from parallel_tiers.resilience import Resilience
 from parallel_tiers.services.tools import default_tools, evaluate_expression
+from parallel_tiers.validation import InvalidInputError
+from tests.conftest import reserving_registry
 from tests.fakes import FakeRetriever
+from tests.logs import capture_events
 
 SECRET = "zebra-saffron-7731"
 
@@ -74,15 +76,26 @@ def spy_tools(calls: list[str]) -> list[Any]:
 )
 async def test_only_allowed_and_confirmed_tools_ever_run(query: str) -> None:
     calls: list[str] = []
-    ctx = Context(tools=spy_tools(calls), resilience=Resilience())
+    # A caller's tool no expert names is every expert's (`services.tools.allowed_tools`), so
+    # the registry reserves `delete_everything` for an expert the question does not choose.
+    admin = reserving_registry("delete_everything", "records_admin", "Maintains the records.")
+    ctx = Context(tools=spy_tools(calls), agents=admin, resilience=Resilience())
     auto = await build_mode_graph(2).ainvoke({"query": query}, context=ctx)
-    assert "delete_everything" not in calls  # no agent allows it
-    assert {t["name"] for t in auto["tool_results"]} <= set(auto["selected_agent"]["allowed_tools"])
+    assert auto["selected_agent"]["id"] != "records_admin"
+    assert "delete_everything" not in calls  # reserved for another expert
+    ran = {t["name"] for t in auto.get("tool_results", [])}
+    assert ran <= set(auto["selected_agent"]["allowed_tools"])
     calls.clear()
     manual = await build_mode_graph(1).ainvoke(
         {"query": query, "agent_id": "neurology", "confirmed_tools": []}, context=ctx
     )
-    assert calls == [] and manual["tool_results"] == []  # nothing confirmed, nothing ran
+    assert calls == [] and not manual.get("tool_results")  # nothing confirmed, nothing ran
+    with pytest.raises(InvalidInputError, match="not allowed for agent 'neurology'"):
+        await build_mode_graph(1).ainvoke(
+            {"query": query, "agent_id": "neurology", "confirmed_tools": ["delete_everything"]},
+            context=ctx,
+        )
+    assert calls == []
 
 
 @pytest.mark.parametrize(
@@ -122,7 +135,7 @@ async def test_info_logs_carry_no_text_memories_answers_or_secrets() -> None:
         retriever=retriever, resilience=Resilience(), extra={"api_key": f"sk-{SECRET}-key"}
     )
     config = {"configurable": {"thread_id": "logs"}}
-    with capture_logs() as logs:
+    with capture_events() as logs:
         for q in (f"Does aspirin thin the blood {SECRET}-query?", "Does aspirin thin blood?"):
             out = await graph.ainvoke(
                 {"query": q, "user_id": "u", "tenant_id": "t"}, config, context=ctx

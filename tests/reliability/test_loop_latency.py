@@ -42,7 +42,7 @@ MAX_RUN_S = 30.0
 
 PROSE = " ".join(
     json.loads(line)["text"]
-    for line in resources.files("parallel_tiers.data")
+    for line in resources.files("parallel_tiers.profiles.medical")
     .joinpath("knowledge_base.jsonl")
     .read_text(encoding="utf-8")
     .splitlines()

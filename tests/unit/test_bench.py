@@ -1,30 +1,75 @@
-"""The bench helpers and report on synthetic figures (the quick run: test_cli_and_graphs)."""
+"""The benchmark (`benchmarks/`, run from the repository root): a quick run, and its helpers
+and report on synthetic figures."""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+from pathlib import Path
 
 import pytest
-import structlog
 
-from parallel_tiers.bench import harness, report
+import benchmarks
+from benchmarks import harness, report
+from benchmarks.__main__ import main
+from benchmarks.cases import sleeping_context
+from parallel_tiers.logs import LOGGER_NAME, get_logger
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_percentiles_and_stats() -> None:
+def test_the_benchmark_is_the_repositorys_not_an_installed_one() -> None:
+    # pysbd installs a top-level `benchmarks` package of its own; the repository's must win.
+    assert Path(benchmarks.__file__).resolve().parent == ROOT / "benchmarks"
+
+
+def test_bench_quick_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--quick", "--repeat", "2", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert {(r["tier"], r["execution"]) for r in report["tiers"]} == {
+        ("tier1", "parallel"),
+        ("tier1", "sequential"),
+        ("tier2", "parallel"),
+        ("tier2", "sequential"),
+    }
+    assert all(r["failures"] == 0 for r in report["tiers"])
+    assert {r["tier"] for r in report["overhead"]} == {"tier1", "tier2"}
+    assert all(r["errors"] == 0 for r in report["mode_run"] + report["concurrency"])
+    assert report["memory"]["pending_tasks_after"] == 0
+    assert report["targets"] and all("met" in t for t in report["targets"])
+    assert "tiers.png" in report["charts"] and (tmp_path / "tiers.png").is_file()
+    assert "speedup" in capsys.readouterr().out
+
+
+def test_stats() -> None:
     values = [float(v) for v in range(1, 101)]
-    assert harness.pct(values, 0.5) == 51.0
-    assert harness.pct(values, 0.99) == 99.0
     s = harness.stats(values)
-    assert s["median"] == 50.5 and s["n"] == 100 and s["min"] == 1.0
+    # p95/p99 by nearest rank (parallel_tiers.stats.percentile); the median is the midpoint.
+    assert (s["median"], s["p95"], s["p99"], s["min"], s["n"]) == (50.5, 95.0, 99.0, 1.0, 100)
+    empty = harness.stats([])
+    assert empty["n"] == 0 and all(math.isnan(empty[k]) for k in ("median", "p95", "p99", "min"))
 
 
-def test_quiet_logging_drops_info_and_restores_the_configuration() -> None:
-    before = structlog.get_config()
+def test_sleeping_context_hangs_only_a_branch_it_has() -> None:
+    ctx = sleeping_context((5, 0, 0), hung="cost_tracking")
+    assert ctx.cost.behaviour.kind == "hang" and ctx.retriever.behaviour.delay == 0.005
+    with pytest.raises(ValueError, match="no branch 'nope'"):
+        sleeping_context(hung="nope")
+
+
+def test_quiet_logging_drops_info_and_restores_the_configuration(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    package = logging.getLogger(LOGGER_NAME)
+    before = (package.level, list(package.handlers))
     with harness.quiet_logging(logging.WARNING):
-        log = structlog.get_logger("bench-test")
+        log = get_logger()
         log.info("dropped")  # filtered: no output, no error
-        assert structlog.get_config()["wrapper_class"] is not before["wrapper_class"]
-    assert structlog.get_config() == before
+        log.warning("rendered")  # to /dev/null
+        assert package.level == logging.WARNING
+    assert (package.level, package.handlers) == before
+    assert capfd.readouterr() == ("", "")
 
 
 def _report(over_bare: float, cpu: float, growth: float) -> dict:

@@ -1,4 +1,4 @@
-"""`eval --half A|B`: the split of the questions by topic that the README's held-out half uses."""
+"""`python -m evals.medquad ... --half A|B`: the split by topic of the README's held-out half."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from parallel_tiers.cli import main
-from parallel_tiers.evals import (
+from evals.medquad import (
     HALVES,
     load_conversations,
     load_queries,
+    main,
     question_half,
     topic_half,
 )
@@ -93,7 +93,7 @@ def test_an_unknown_half_is_refused(tmp_path: Path) -> None:
 
 def test_the_command_reports_its_half(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _write(tmp_path / "q.jsonl", _questions(TOPICS))
-    assert main(["eval", "routing", "--queries", str(path), "--half", "B", "--json"]) == 0
+    assert main(["routing", "--queries", str(path), "--half", "B", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["half"] == "B"
     assert report["questions"] == len(load_queries(path, half="B"))

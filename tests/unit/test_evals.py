@@ -1,4 +1,6 @@
-"""The eval commands: metric math on fixed inputs, and each command on a MedQuAD sample."""
+"""The eval commands: metric math on fixed inputs, each command on a tiny corpus and on a
+MedQuAD sample: the package's generic `parallel-tiers eval` and the project's MedQuAD studies
+(`python -m evals.medquad`)."""
 
 from __future__ import annotations
 
@@ -7,18 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from parallel_tiers.cli import main
-from parallel_tiers.evals import (
+from evals import medquad
+from evals.medquad import (
     Topic,
     conversation_topics,
     document_of,
-    eval_routing,
     load_conversations,
     load_named_questions,
-    load_queries,
     named_variant,
     on_topic,
-    percentile,
+)
+from parallel_tiers.cli import main
+from parallel_tiers.evals import (
+    eval_routing,
+    load_queries,
     recall_at_k,
     reciprocal_rank,
     roc_auc,
@@ -70,20 +74,16 @@ def test_roc_auc_matches_the_pairwise_definition() -> None:
     assert roc_auc(pos, neg) == pytest.approx(sum(pairs) / len(pairs))
 
 
-def test_percentile() -> None:
-    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
-    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
-    assert percentile(list(map(float, range(101))), 95) == 95.0
-    assert percentile([7.0], 95) == 7.0
-    assert percentile([], 50) == 0.0
-
-
 def test_load_queries_limit_and_errors(tmp_path: Path) -> None:
     good = tmp_path / "q.jsonl"
     good.write_text(
         "\n".join(json.dumps({"query": f"q{i}", "relevant": [f"d{i}"]}) for i in range(5))
     )
     assert [q["query"] for q in load_queries(good, limit=2)] == ["q0", "q1"]
+    odd = load_queries(good, limit=2, keep=lambda q: int(q["query"][1:]) % 2 == 1)
+    assert [q["query"] for q in odd] == ["q1", "q3"]  # the limit counts the kept ones
+    with pytest.raises(ValueError, match="no questions"):
+        load_queries(good, keep=lambda q: False)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"query": "no labels"}\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl:1: each line needs 'query'"):
@@ -132,19 +132,42 @@ def test_eval_commands_on_a_tiny_corpus(
     assert main(["eval", "answers", *base]) == 0
     answers = json.loads(capsys.readouterr().out)
     assert answers["citation_precision"] == answers["sentence_support"] == 1.0
-    assert answers["quality_pairs"] == 3 and answers["quality_auc"] == 1.0
+    assert "quality_auc" not in answers  # the MedQuAD study's
     assert main(["eval", "routing", *base]) == 0
     routing = json.loads(capsys.readouterr().out)
     assert routing["accuracy"] == 1.0 and routing["routed"] == 3
     assert main(["eval", "routing", "--queries", str(queries), "--limit", "1"]) == 0
     assert "accuracy" in capsys.readouterr().out  # no index: the demo knowledge base
+    with pytest.raises(SystemExit):
+        main(["eval", "conversations", *base])  # the MedQuAD study's, not the package's
+
+
+def test_medquad_studies_on_a_tiny_corpus(
+    tiny: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    index, queries = tiny
+    base = ["--index", str(index), "--queries", str(queries), "--json"]
+    assert medquad.main(["answers", *base]) == 0
+    answers = json.loads(capsys.readouterr().out)
+    assert answers["citation_precision"] == answers["sentence_support"] == 1.0
+    assert answers["quality_pairs"] == 3 and answers["quality_auc"] == 1.0
+    assert answers["misattributed_flagged"] == 1.0
+    assert medquad.main(["retrieval", *base]) == 0
+    assert json.loads(capsys.readouterr().out)["R@1"] == 1.0
+    # Without the index the passages' sources are their MedQuAD id prefixes.
+    assert medquad.main(["routing", "--queries", str(queries), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unowned_source"] == 0
+    assert main(["eval", "routing", "--queries", str(queries), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unowned_source"] == 3  # the package reads no ids
 
 
 def test_routing_counts_unowned_sources_apart(tiny: tuple[Path, Path]) -> None:
     index, _ = tiny
     queries = [{"query": "What is migraine?", "relevant": ["NOBODY_1_Sec1"]}]
-    report = eval_routing(queries, retriever=BM25Retriever.load(index))
-    assert (report["routed"], report["unowned_source"], report["accuracy"]) == (0, 1, None)
+    for source_of in (None, medquad.source_of):
+        report = eval_routing(queries, retriever=BM25Retriever.load(index), source_of=source_of)
+        assert (report["routed"], report["unowned_source"], report["accuracy"]) == (0, 1, None)
+        assert report["p50_ms"] is report["p95_ms"] is None  # nothing routed, nothing timed
 
 
 def turn(query: str, focus: str, qtype: str, relevant: str) -> dict[str, object]:
@@ -173,8 +196,8 @@ def test_eval_conversations_on_a_tiny_corpus(
     chats = tmp_path / "chats" / "conversations.jsonl"
     chats.parent.mkdir()
     chats.write_text("\n".join(json.dumps(c) for c in TINY_CONVERSATIONS))
-    args = ["eval", "conversations", "--index", str(index), "--queries", str(chats), "--json"]
-    assert main(args) == 0
+    args = ["conversations", "--index", str(index), "--queries", str(chats), "--json"]
+    assert medquad.main(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["conversations"], report["questions"], report["named_questions_found"]) == (
         2,
@@ -191,10 +214,10 @@ def test_eval_conversations_on_a_tiny_corpus(
         {"query": "What are the treatments for Migraine ?", "focus": "Migraine",
          "qtype": "treatment", "relevant": ["NINDS_1_Sec2"]}
     ))  # fmt: skip
-    assert main([*args, "--limit", "1"]) == 0
+    assert medquad.main([*args, "--limit", "1"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["conversations"] == 1 and report["named_questions_found"] == 1
-    assert main([*args[:-1], "--limit", "1"]) == 0
+    assert medquad.main([*args[:-1], "--limit", "1"]) == 0
     text = capsys.readouterr().out
     assert "eval conversations: 4 questions" in text and "turn_2:" in text
     assert "named_on_topic" in text
@@ -244,9 +267,9 @@ def medquad_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(command: str, index: Path, capsys: pytest.CaptureFixture[str]) -> dict:
-    args = ["eval", command, "--index", str(index), "--json"]
+    args = [command, "--index", str(index), "--json"]
     args += ["--queries", str(MEDQUAD / "dev_queries.jsonl"), "--limit", str(SAMPLE)]
-    assert main(args) == 0
+    assert medquad.main(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["questions"] == SAMPLE and report["index_load_s"] < 5
     return report
@@ -275,8 +298,8 @@ def test_eval_answers_on_medquad(medquad_index: Path, capsys: pytest.CaptureFixt
 def test_eval_conversations_on_medquad(
     medquad_index: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["eval", "conversations", "--index", str(medquad_index), "--json", "--limit", "30"]
-    assert main([*args, "--queries", str(MEDQUAD / "dev_conversations.jsonl")]) == 0
+    args = ["conversations", "--index", str(medquad_index), "--json", "--limit", "30"]
+    assert medquad.main([*args, "--queries", str(MEDQUAD / "dev_conversations.jsonl")]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["conversations"] == 30 and report["named_questions_found"] == report["questions"]
     for n in (2, 4):  # follow-ups: on topic, and retrieved as well as when the condition is named

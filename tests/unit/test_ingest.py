@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from parallel_tiers.services import index as index_module
-from parallel_tiers.services.corpus import MAX_FIELD_CHARS, MAX_PROBLEMS_SHOWN, split_text
+from parallel_tiers.services.corpus import (
+    MAX_FIELD_CHARS,
+    MAX_PROBLEMS_SHOWN,
+    split_text,
+    unwrap_lines,
+)
 from parallel_tiers.services.retrieval import (
     INDEX_FORMAT,
     MAX_PASSAGE_CHARS,
@@ -418,6 +423,21 @@ def test_a_symlink_staying_inside_the_folder_is_read(tmp_path: Path, docs: Path)
     records = read_corpus(tmp_path / "docs-link")  # a corpus given through a link is fine
     assert [r["id"] for r in records] == ["alias.md", "gout.md", "sub/asthma.txt"]
     assert records[0]["text"] == "Asthma narrows the airways."
+
+
+def test_line_breaks_inside_a_paragraph_are_spaces(docs: Path) -> None:
+    (docs / "wrapped.md").write_text(
+        "# Router\nHold the reset button\nfor ten seconds.\r\nIt restarts.\n\nSteps:\n"
+        "- unplug it\n- wait a\n  minute\n1. plug in\n```\nreset --all\nexit\n```\n"
+        "Done\n> quoted\n    code line\n"
+    )
+    text = {r["id"]: r["text"] for r in read_corpus(docs)}["wrapped.md"]
+    assert text == (
+        "Hold the reset button for ten seconds. It restarts.\n\nSteps:\n- unplug it\n"
+        "- wait a minute\n1. plug in\n```\nreset --all\nexit\n```\nDone\n> quoted\n"
+        "    code line"
+    )
+    assert unwrap_lines("no line break  at all") == "no line break  at all"
 
 
 def test_a_file_that_is_not_utf8_is_reported(docs: Path) -> None:

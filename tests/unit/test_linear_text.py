@@ -47,7 +47,7 @@ from parallel_tiers.services.tools.suggest import ToolSuggester
 
 TEXTS = [
     json.loads(line)["text"]
-    for line in resources.files("parallel_tiers.data")
+    for line in resources.files("parallel_tiers.profiles.medical")
     .joinpath("knowledge_base.jsonl")
     .read_text(encoding="utf-8")
     .splitlines()

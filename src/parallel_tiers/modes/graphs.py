@@ -93,23 +93,3 @@ def _mode(mode: int | str) -> Mode:
         return MODES[int(mode)]
     names = ", ".join(f"{n} ({m.name})" for n, m in MODES.items())
     raise ValueError(f"mode: unknown mode {mode!r}; expected one of {names}")
-
-
-def build_mode1_graph(**kwargs: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Mode 1, manual: the caller picks the expert and confirms the tools; one turn."""
-    return build_mode_graph(1, **kwargs)
-
-
-def build_mode2_graph(**kwargs: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Mode 2, automatic: the graph picks the expert and runs the tools it allows; one turn."""
-    return build_mode_graph(2, **kwargs)
-
-
-def build_mode3_graph(**kwargs: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Mode 3, chat manual: as mode 1, over many turns on a checkpointer thread."""
-    return build_mode_graph(3, **kwargs)
-
-
-def build_mode4_graph(**kwargs: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Mode 4, chat automatic: as mode 2, over many turns on a checkpointer thread."""
-    return build_mode_graph(4, **kwargs)

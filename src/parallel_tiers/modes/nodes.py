@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import copy
 import uuid
 from typing import Any
 
-import structlog
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -18,20 +17,28 @@ from langchain_core.messages import (
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_config
-from langgraph.constants import CONFIG_KEY_CHECKPOINTER
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from parallel_tiers.context import Context, context_of
 from parallel_tiers.errors import describe_error
 from parallel_tiers.identity import apply_identity
+from parallel_tiers.logs import get_logger
 from parallel_tiers.modes.spec import Mode
 from parallel_tiers.resilience import service_key
+from parallel_tiers.resilience.guard import (
+    MalformedResultError,
+    Outcome,
+    guarded,
+)
+from parallel_tiers.services.agents import Agent
 from parallel_tiers.services.conversation import memory_used, prompt_memory
 from parallel_tiers.services.generation import build_messages
 from parallel_tiers.services.memory import unsaved_turns
 from parallel_tiers.services.retrieval import BM25Retriever, documents_to_results
+from parallel_tiers.services.tools import allowed_tools
 from parallel_tiers.state import TURN_DEFAULTS, State, turn_input
+from parallel_tiers.threads import checkpointer_of
 from parallel_tiers.tiers.retrieval import earlier_questions
 from parallel_tiers.validation import (
     InvalidInputError,
@@ -41,14 +48,10 @@ from parallel_tiers.validation import (
     validate_run,
 )
 
-log = structlog.get_logger("parallel_tiers")
+log = get_logger()
 GENERATION = "generation"
-"""Circuit-breaker key prefix of the chat model: `generation/<model name>`, or per tenant and
-instance for a model object the run brought."""
-
-
-class CircuitOpenError(RuntimeError):
-    """A call skipped because its service's circuit breaker is open."""
+"""Service-key prefix of the chat model (its breaker, limiter and latencies):
+`generation/<model name>`, or per tenant and instance for a model object the run brought."""
 
 
 class GenerationTimeoutError(TimeoutError):
@@ -58,15 +61,16 @@ class GenerationTimeoutError(TimeoutError):
 class ModelUnavailableError(RuntimeError):
     """The chat model could not be created (provider package or API key missing).
 
-    No call went out, so nothing is priced.
+    No call went out, so nothing is priced, and trying again would not help.
     """
 
 
-ERROR_CODES: dict[type[Exception], str] = {
-    CircuitOpenError: "circuit_open",
-    GenerationTimeoutError: "generation_timed_out",
+ERROR_CODES: dict[str, str] = {
+    "failed": "generation_failed",
+    "timed_out": "generation_timed_out",
+    "circuit_open": "circuit_open",
 }
-"""`error_code` of a failed generation by cause; any other failure is `generation_failed`."""
+"""`error_code` of a failed generation by the guard's status."""
 
 
 TURN_RESULTS: dict[str, Any] = {
@@ -80,14 +84,24 @@ TURN_RESULTS: dict[str, Any] = {
     "quality_metrics": {},
     "citations": [],
     "cost_data": {},
+    "error": None,
+    "error_code": None,
     "generation": {},
 }
-"""What `validate_input` resets each run: the results of the thread's previous turn."""
+"""The results of a turn, and their cleared values: on a thread, `validate_input` clears those
+the previous turn left, so a turn shows its own results only (none yet while it is paused for
+tool approval). A run with nothing to clear (a first turn, a run without a checkpointer, a
+mode graph run as a node of another graph) writes none of them: a step writes only what it
+produces, so a parent graph keeps its own values of these keys unless the run produces one."""
+TURN_METADATA = ("retrieval", "parallel_tier1", "generation", "parallel_tier2")
+"""The `metadata` entries of one turn, cleared (`{}`) like `TURN_RESULTS` when a thread's
+previous turn left them (`metadata` merges across turns; `save_turn` carries over on purpose)."""
 
 
-def _run_id(config: RunnableConfig) -> str:
-    configurable = config.get("configurable") or {}
-    return str(config.get("run_id") or configurable.get("run_id") or uuid.uuid4())
+def _run_id(runtime: Runtime[Context]) -> str:
+    """The run's id (`config["run_id"]`, the server's run), else a new one."""
+    info = runtime.execution_info
+    return (info.run_id if info is not None else None) or str(uuid.uuid4())
 
 
 async def validate_input(
@@ -96,7 +110,9 @@ async def validate_input(
     """Refuse bad input before any service runs; record the mode, settings and identity.
 
     Behind LangGraph auth, `tenant_id` and `user_id` are the authenticated caller's (an input
-    naming anyone else is refused), and every later node reads them from this update.
+    naming anyone else is refused), and every later node reads them from this update. Besides
+    `metadata` and `turn`, it writes only what changes: the previous turn's results on a
+    thread cleared (`TURN_RESULTS`, `TURN_METADATA`), the query stripped, an identity filled in.
     """
     ctx = context_of(runtime)
     parsed = validate_run(state, ctx)
@@ -104,7 +120,7 @@ async def validate_input(
     services = resolve_services(ctx)
     allowed = None
     if mode.manual and parsed.agent_id in services.agents.agents:
-        allowed = list(services.agents.get(parsed.agent_id).allowed_tools)
+        allowed = _tools_for(ctx, services.agents.get(parsed.agent_id))
     check_agent_and_tools(
         parsed,
         manual=mode.manual,
@@ -112,31 +128,40 @@ async def validate_input(
         tool_names=list(services.tools),
         allowed_tools=allowed,
     )
-    query = parsed.query.strip()
+    held = state.get("metadata") or {}
     meta = {
+        **{key: {} for key in TURN_METADATA if key in held},
         "mode": mode.name,
         "mode_number": mode.number,
-        "run_id": _run_id(config),
+        "run_id": _run_id(runtime),
         "session_id": parsed.session_id,
         "settings": ctx.settings(),
+        "turn": {key: getattr(parsed, key) for key in TURN_DEFAULTS},
     }
-    update: dict[str, Any] = {
-        "query": query,
-        **identity,
-        "metadata": meta,
-        "error": None,
-        "error_code": None,
-    }
-    turn = {key: getattr(parsed, key) for key in TURN_DEFAULTS}
-    meta["turn"] = update["turn"] = turn
-    # Results are the turn's own: a turn paused for tool approval shows none of the last's.
-    return {**TURN_RESULTS, **update}
+    # Only what this run changes: the last turn's results, the query without its outer
+    # spaces, an identity taken from auth (see TURN_RESULTS).
+    update = {key: copy.copy(cleared) for key, cleared in TURN_RESULTS.items() if key in state}
+    changed = {"query": parsed.query.strip(), **identity}
+    update.update({key: value for key, value in changed.items() if state.get(key) != value})
+    return {**update, "metadata": meta, "turn": meta["turn"]}
 
 
 async def load_agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Manual modes: the caller's expert."""
-    agent = context_of(runtime).services.agents.get(str(state.get("agent_id")))
-    return {"selected_agent": {**agent.summary(), "selection": "manual"}}
+    ctx = context_of(runtime)
+    agent = ctx.services.agents.get(str(state.get("agent_id")))
+    return {
+        "selected_agent": {
+            **agent.summary(),
+            "allowed_tools": _tools_for(ctx, agent),
+            "selection": "manual",
+        }
+    }
+
+
+def _tools_for(ctx: Context, agent: Agent) -> list[str]:
+    """The tools `agent` may use in this run (`services.tools.allowed_tools`)."""
+    return allowed_tools(agent.allowed_tools, ctx.services.agents, ctx.tools)
 
 
 async def select_agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -160,15 +185,12 @@ async def select_agent(state: State, runtime: Runtime[Context]) -> dict[str, Any
     return {
         "selected_agent": {
             **selection.agent.summary(),
+            "allowed_tools": _tools_for(ctx, selection.agent),
             "selection": "automatic",
             "reason": selection.reason,
             "ranking": selection.ranking,
         }
     }
-
-
-def _has_checkpointer(config: RunnableConfig) -> bool:
-    return (config.get("configurable") or {}).get(CONFIG_KEY_CHECKPOINTER) is not None
 
 
 async def approve_tools(
@@ -188,7 +210,7 @@ async def approve_tools(
     if not mode.manual:
         return _approve(suggestions)
     confirmed = turn_input(state, "confirmed_tools")
-    if confirmed is None and _has_checkpointer(config):
+    if confirmed is None and checkpointer_of(config) is not None:
         answer = interrupt(
             {
                 "type": "tool_approval",
@@ -213,7 +235,7 @@ async def approve_tools(
 def _approve(calls: list[dict[str, Any]]) -> Command[str]:
     if calls:
         return Command(update={"approved_tools": calls}, goto="execute_tools")
-    return Command(update={"approved_tools": [], "tool_results": []}, goto="generate")
+    return Command(goto="generate")  # no tool runs: no `tool_results` (see TURN_RESULTS)
 
 
 async def execute_tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -228,34 +250,36 @@ async def execute_tools(state: State, runtime: Runtime[Context]) -> dict[str, An
 
 
 async def _run_tool(ctx: Context, call: dict[str, Any]) -> dict[str, Any]:
+    """One tool call under the run's `parallel_timeout_ms`: its result record.
+
+    No breaker and no limiter: a tool fails mostly on the caller's input (a refused
+    expression), which must not switch the tool off for every other run.
+    """
     tool = ctx.services.tools.get(call["name"])
-    start = time.perf_counter()
-    result = {
-        "name": call["name"],
-        "args": call.get("args"),
-        "status": "ok",
-        "output": None,
-        "error": None,
-    }
-    try:
+
+    async def invoke() -> str:
         if tool is None:
             raise LookupError(f"tool {call['name']!r} is not registered")
-        async with asyncio.timeout(ctx.parallel_timeout_ms / 1000):
-            output = await tool.ainvoke(call.get("args") or {})
-        result["output"] = output if isinstance(output, str) else str(output)
-    except TimeoutError:
-        result.update(status="timed_out", error=f"no result within {ctx.parallel_timeout_ms} ms")
-    except Exception as exc:
-        result.update(status="failed", error=describe_error(exc))
-    result["duration_ms"] = round((time.perf_counter() - start) * 1000, 3)
-    return result
+        output = await tool.ainvoke(call.get("args") or {})
+        return output if isinstance(output, str) else str(output)
+
+    outcome = await guarded(invoke, ctx, timeout_ms=ctx.parallel_timeout_ms)
+    return {
+        "name": call["name"],
+        "args": call.get("args"),
+        "status": outcome.status,
+        "output": outcome.value,
+        "error": outcome.error,
+        "duration_ms": outcome.duration_ms,
+    }
 
 
 async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Answer from the retrieved passages and tool results with the context's chat model.
 
-    The model call is retried `generation_retries` times, all within `generation_timeout_ms`,
-    and guarded by a circuit breaker. Chat modes send the last `max_history_tokens` of the
+    The model call runs under the guard (`resilience.guard`): `generation_retries` retries, all
+    within `generation_timeout_ms`, and the model's circuit breaker and concurrency limit (its
+    key: `generation/<model>`). Chat modes send the last `max_history_tokens` of the
     conversation. A failure does not lose the run: the answer says so plainly, `error` and
     `error_code` (`generation_failed`, `generation_timed_out`, or `circuit_open` when the
     breaker skipped the call) are set, and tier 2 still prices the prompt that was sent.
@@ -284,60 +308,65 @@ async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[
         topic=topic,
         memory=memory,
     )
-    used: list[str] = []
     model_name = services.model_name
-    breakers, policy = ctx.resilience_state.breakers, ctx.breaker_policy
     brought = services.brought.get("model")
     key = (
         service_key(GENERATION, brought, state.get("tenant_id"))
         if brought is not None
         else f"{GENERATION}/{model_name}"
     )
-    start = time.perf_counter()
+
+    async def call_model() -> BaseMessage:
+        try:
+            model = services.model
+        except Exception as exc:
+            raise ModelUnavailableError(describe_error(exc)) from exc
+        reply: BaseMessage = await model.ainvoke(messages)
+        return reply
+
+    outcome = await guarded(
+        call_model,
+        ctx,
+        timeout_ms=ctx.generation_timeout_ms,
+        service=key,
+        priority=turn_input(state, "priority"),
+        retries=ctx.generation_retries,
+        retry_on=_worth_retrying,
+        check=_check_reply,
+        timeout_error=GenerationTimeoutError,
+        timeout_text="no answer within {ms:g} ms",
+        name=GENERATION,
+    )
     update: dict[str, Any] = {}
-    sent = True
-    try:
-        if ctx.circuit_breaker and not await breakers.allow(key, policy):
-            last = await breakers.last_error(key)
-            raise CircuitOpenError(
-                "the model failed repeatedly; its circuit breaker is open"
-                + (f" (last error: {last})" if last else "")
-            )
-        reply = await _guarded_model_call(ctx, key, services, messages)
+    if outcome.value is not None:
+        reply = outcome.value
         # No checkpointer or store takes NUL and its kind: a model's stray ones are dropped.
-        response, usage, status = clean_text(str(reply.text)), reply.usage_metadata, "ok"
+        response, usage = clean_text(str(reply.text)), getattr(reply, "usage_metadata", None)
         answer = reply if isinstance(reply, AIMessage) else AIMessage(content=response)
         used = memory_used(reply, memory)
-    except Exception as exc:
-        usage = None
-        sent = not isinstance(exc, CircuitOpenError | ModelUnavailableError)
-        code = ERROR_CODES.get(type(exc), "generation_failed")
-        status = "timed_out" if code == "generation_timed_out" else "failed"
-        response = (
-            "Sorry, no answer could be generated: the language model "
-            f"{'did not answer in time' if status == 'timed_out' else 'failed'} "
-            f"({type(exc).__name__}). Please try again."
-        )
-        update.update(error=describe_error(exc), error_code=code)
+    else:
+        usage, used = None, []
+        response, answer = _apology(outcome)
+        update.update(error=outcome.error, error_code=ERROR_CODES[outcome.status])
         log.warning(
             "generation_failed",
-            error=type(exc).__name__,
-            error_code=code,
+            error=type(outcome.exception).__name__,
+            error_code=update["error_code"],
             model=model_name,
             run_id=(state.get("metadata") or {}).get("run_id"),
         )
-        # Marked, so the next turn's catch-up never saves an apology to memory.
-        answer = AIMessage(content=response, response_metadata={"error_code": code})
     if mode.chat:
         update["messages"] = [HumanMessage(content=state["query"]), answer]
-    duration_ms = round((time.perf_counter() - start) * 1000, 3)
+    sent = outcome.status != "circuit_open" and not isinstance(
+        outcome.exception, ModelUnavailableError
+    )
     generation = {
         "model": model_name,
         "usage": dict(usage) if usage else None,
-        "duration_ms": duration_ms,
-        "status": status,
+        "duration_ms": outcome.duration_ms,
+        "status": "failed" if outcome.status == "circuit_open" else outcome.status,
         "sent": sent,
-        "error": update.get("error"),
+        "error": outcome.error,
         "history_messages": len(history),
         "history_left_out": len(earlier) - len(history),
         "topic": topic,
@@ -364,37 +393,28 @@ async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[
     }
 
 
-async def _guarded_model_call(
-    ctx: Context, key: str, services: Any, messages: list[BaseMessage]
-) -> Any:
-    """The model call under its time limit, its outcome told to the model's breaker.
+def _worth_retrying(exc: Exception) -> bool:
+    return not isinstance(exc, ModelUnavailableError)
 
-    A probe call that ends without an outcome (the run was cancelled) is released, so the
-    breaker never stays half-open.
+
+def _check_reply(reply: object) -> None:
+    if not isinstance(reply, BaseMessage):
+        raise MalformedResultError(f"model reply: expected a message, got {type(reply).__name__}")
+
+
+def _apology(outcome: Outcome[Any]) -> tuple[str, AIMessage]:
+    """The plain answer of a failed generation, and its message marked with the error code.
+
+    Marked, so the next turn's catch-up never saves an apology to memory.
     """
-    breakers, policy = ctx.resilience_state.breakers, ctx.breaker_policy
-    recorded = False
-    try:
-        try:
-            try:
-                model = services.model
-            except Exception as exc:
-                raise ModelUnavailableError(describe_error(exc)) from exc
-            reply = await _ainvoke_within(
-                model, messages, ctx.generation_retries, ctx.generation_timeout_ms
-            )
-        except Exception as exc:
-            if ctx.circuit_breaker:
-                await breakers.record(key, True, policy, describe_error(exc))
-            recorded = True
-            raise
-        if ctx.circuit_breaker:
-            await breakers.record(key, False, policy)
-        recorded = True
-        return reply
-    finally:
-        if ctx.circuit_breaker and not recorded:
-            await breakers.release(key)
+    late = outcome.status == "timed_out"
+    response = (
+        "Sorry, no answer could be generated: the language model "
+        f"{'did not answer in time' if late else 'failed'} "
+        f"({type(outcome.exception).__name__}). Please try again."
+    )
+    code = ERROR_CODES[outcome.status]
+    return response, AIMessage(content=response, response_metadata={"error_code": code})
 
 
 def trim_history(messages: list[BaseMessage], max_tokens: int) -> list[BaseMessage]:
@@ -410,35 +430,6 @@ def trim_history(messages: list[BaseMessage], max_tokens: int) -> list[BaseMessa
             start_on="human",
         )
     )
-
-
-async def _ainvoke_within(
-    model: Any, messages: list[BaseMessage], retries: int, timeout_ms: int
-) -> Any:
-    """`_ainvoke_with_retries` under one time limit for all attempts."""
-    limit = asyncio.timeout(timeout_ms / 1000)
-    try:
-        async with limit:
-            return await _ainvoke_with_retries(model, messages, retries)
-    except TimeoutError as exc:
-        if limit.expired():
-            raise GenerationTimeoutError(f"no answer within {timeout_ms} ms") from exc
-        raise
-
-
-async def _ainvoke_with_retries(model: Any, messages: list[BaseMessage], retries: int) -> Any:
-    """Call the model, trying again up to `retries` times; the last error propagates.
-
-    A plain loop: wrapping the model in `with_retry()` on every run cost about 0.7 ms a run.
-    """
-    for attempt in range(retries + 1):
-        try:
-            return await model.ainvoke(messages)
-        except Exception:
-            if attempt == retries:
-                raise
-            log.info("generation_retry", attempt=attempt + 1)
-    raise AssertionError("unreachable")
 
 
 async def save_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -462,7 +453,7 @@ async def save_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     failed = bool(state.get("error"))
     earlier = (
         unsaved_turns(messages[:-2] if answer else messages, saved_through=saved_through)
-        if _has_checkpointer(get_config())
+        if checkpointer_of(get_config()) is not None
         else []
     )
     if not state.get("user_id") or (failed and not earlier):
@@ -471,45 +462,38 @@ async def save_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             "metadata": {"save_turn": {"status": "skipped", "error": reason, "turn": this_turn}}
         }
     ctx = context_of(runtime)
-    memory, tenant_id, user_id = ctx.services.memory, state.get("tenant_id"), str(state["user_id"])
-    start = time.perf_counter()
-    status, error = ("skipped", "generation failed") if failed else ("ok", None)
-    handled, caught_up = this_turn, 0
-    limit = asyncio.timeout(ctx.store_timeout_ms / 1000)
-    try:
-        async with limit:
-            store = ctx.memory_store_for(runtime)
-            for question, reply in earlier:
-                await memory.asave_turn(
-                    store,
-                    tenant_id=tenant_id,
-                    user_id=user_id,
-                    query=str(question.text),
-                    response=str(reply.text),
-                    session_id=state.get("session_id"),
-                    key=reply.id,
-                )
-                caught_up += 1
-            if not failed:
-                await memory.asave_turn(
-                    store,
-                    tenant_id=tenant_id,
-                    user_id=user_id,
-                    query=state["query"],
-                    response=state.get("response") or "",
-                    agent_id=(state.get("selected_agent") or {}).get("id"),
-                    session_id=state.get("session_id"),
-                    key=this_turn,
-                )
-    except Exception as exc:
-        handled = saved_through  # the next turn tries again
-        if limit.expired():
-            status, error = (
-                "timed_out",
-                f"no answer from the store within {ctx.store_timeout_ms} ms",
+    # (question, answer, agent, key): the earlier turns memory lacks, then this one
+    turns = [(str(q.text), str(a.text), None, a.id) for q, a in earlier]
+    if not failed:
+        agent_id = (state.get("selected_agent") or {}).get("id")
+        turns.append((state["query"], state.get("response") or "", agent_id, this_turn))
+    saved = 0
+
+    async def save() -> None:
+        nonlocal saved
+        store = ctx.memory_store_for(runtime)
+        for query, response, agent, key in turns:
+            await ctx.services.memory.asave_turn(
+                store,
+                tenant_id=state.get("tenant_id"),
+                user_id=str(state["user_id"]),
+                query=query,
+                response=response,
+                agent_id=agent,
+                session_id=state.get("session_id"),
+                key=key,
             )
-        else:
-            status, error = "failed", describe_error(exc)
+            saved += 1
+
+    outcome = await guarded(
+        save,
+        ctx,
+        timeout_ms=ctx.store_timeout_ms,
+        timeout_text="no answer from the store within {ms:g} ms",
+    )
+    status, error, handled = outcome.status, outcome.error, this_turn
+    if not outcome.ok:
+        handled = saved_through  # the next turn tries again
         log.warning(
             "save_turn_failed",
             status=status,
@@ -517,6 +501,8 @@ async def save_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             tenant_id=state.get("tenant_id"),
             run_id=(state.get("metadata") or {}).get("run_id"),
         )
-    duration_ms = round((time.perf_counter() - start) * 1000, 3)
-    record = {"status": status, "error": error, "duration_ms": duration_ms, "turn": handled}
-    return {"metadata": {"save_turn": {**record, "caught_up": caught_up}}}
+    elif failed:  # only earlier turns were saved
+        status, error = "skipped", "generation failed"
+    record = {"status": status, "error": error, "duration_ms": outcome.duration_ms}
+    caught_up = min(saved, len(earlier))
+    return {"metadata": {"save_turn": {**record, "turn": handled, "caught_up": caught_up}}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Mode:
     """One way of answering."""
 
@@ -18,8 +18,8 @@ class Mode:
 
 
 MODES: dict[int, Mode] = {
-    1: Mode(1, "manual", manual=True, chat=False),
-    2: Mode(2, "automatic", manual=False, chat=False),
-    3: Mode(3, "chat_manual", manual=True, chat=True),
-    4: Mode(4, "chat_automatic", manual=False, chat=True),
+    1: Mode(number=1, name="manual", manual=True, chat=False),
+    2: Mode(number=2, name="automatic", manual=False, chat=False),
+    3: Mode(number=3, name="chat_manual", manual=True, chat=True),
+    4: Mode(number=4, name="chat_automatic", manual=False, chat=True),
 }

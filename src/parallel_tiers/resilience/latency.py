@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from parallel_tiers.stats import percentile
 
 WINDOW = 100
 """Latencies kept per service."""
@@ -46,18 +47,13 @@ class InMemoryLatencyStore:
         return list(self.samples.get(key, ()))
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The `q` quantile (0..1) of `values`, nearest rank."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 def adaptive_timeout_ms(
     recent: list[float], *, factor: float, floor_ms: float, ceiling_ms: float
 ) -> float:
     """p95 of the recent latencies x `factor`, clamped to [floor_ms, ceiling_ms].
 
-    With fewer than `MIN_SAMPLES` samples there is nothing to adapt to: `ceiling_ms`.
+    The p95 is by nearest rank (`stats.percentile`): one of the recent latencies. With fewer
+    than `MIN_SAMPLES` samples there is nothing to adapt to: `ceiling_ms`.
     """
     if len(recent) < MIN_SAMPLES:
         return ceiling_ms

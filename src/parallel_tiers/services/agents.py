@@ -13,19 +13,15 @@ Registry file format (JSON)::
 `id` (required, unique) is what manual modes take as `agent_id`; `name` and `description` are
 required. `domains` and `description` are what automatic modes rank against the question;
 `allowed_tools` bounds which tools may ever run for the agent; `system_prompt` defaults to a
-generic one. `sources` (optional, added with the MedQuAD corpus; files without it still load)
-lists the passage `source` values the expert owns: when the retriever's top passages come from
-an owned source, that is evidence for the expert (see `AgentRegistry.select`). A source may be
-owned by one agent only. `default_agent` (optional) answers when nothing matches.
+generic one. `sources` (optional; files without it still load) lists the passage `source`
+values the expert owns: when the retriever's top passages come from an owned source, that is
+evidence for the expert (see `AgentRegistry.select`). A source may be owned by one agent only.
+`default_agent` (optional) answers when nothing matches.
 
-The bundled registry maps the 12 NIH sites of MedQuAD to the 8 experts: CancerGov to oncology;
-GHR (Genetics Home Reference) and GARD (Genetic and Rare Diseases) to genetics and rare
-diseases; NIDDK to digestive, kidney and endocrine; NINDS to neurology; NHLBI to heart, lung
-and blood; MPlusDrugs and MPlusHerbsSuppls (MedlinePlus drugs, herbs and supplements) to
-medicines; CDC to infectious disease; NIHSeniorHealth to healthy ageing; and the two
-general-audience encyclopedias, MPlusHealthTopics (MedlinePlus health topics) and ADAM
-(A.D.A.M. medical encyclopedia), also to healthy ageing, whose expert covers general health and
-wellness (no expert owns those broad sites by topic, so the generalist does).
+Nothing here knows a domain: the experts, their terms and which sources they own are data, the
+registry file of a profile (`parallel_tiers.profiles`; the medical one's 8 health experts own
+the 12 NIH sites of MedQuAD, see `parallel_tiers.profiles.medical`). A profile without one
+(`none`) has a single general expert, `GENERIC_AGENT`.
 """
 
 from __future__ import annotations
@@ -33,16 +29,19 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
+from importlib.resources.abc import Traversable
+from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from parallel_tiers.services.text import tokenize
 
-DEFAULT_REGISTRY = "agents.json"
+if TYPE_CHECKING:
+    from parallel_tiers.profiles import Profile
+
 KEYWORD_WEIGHT = 1.0
 """Weight of the domain-match share in `AgentRegistry.select`."""
 EVIDENCE_WEIGHT = 2.0
@@ -269,10 +268,48 @@ class AgentRegistry:
         return owned, share
 
 
+GENERIC_AGENT = Agent(
+    id="assistant",
+    name="Assistant",
+    description="Answers questions from the indexed documents, citing them.",
+    allowed_tools=("calculator", "unit_converter", "date_calculator", "knowledge_base_lookup"),
+)
+"""The one expert of a profile without a registry (the profile `none`)."""
+
+
+def load_registry(path: str | PathLike[str] | Traversable | None = None) -> AgentRegistry:
+    """The registry at `path` (a file, or a profile's bundled one), or the default profile's.
+
+    Cached per path. Without `path`, the registry of `profiles.default_profile()` (the medical
+    experts unless `PARALLEL_TIERS_PROFILE` names another profile; see `profile_registry`).
+    """
+    if path is None or path == "":
+        from parallel_tiers.profiles import default_profile
+
+        return profile_registry(default_profile())
+    return _registry_at(Path(path) if isinstance(path, str | PathLike) else path)
+
+
+def profile_registry(profile: Profile) -> AgentRegistry:
+    """A profile's experts: its registry file, else the single `GENERIC_AGENT`."""
+    if profile.agents is None:
+        return _generic_registry()
+    return _registry_at(profile.agents)
+
+
+def _registry_at(resource: Traversable) -> AgentRegistry:
+    """The registry in `resource` (a `Path`, or a package resource: hashable), cached."""
+    return _read_registry(cast(Hashable, resource))
+
+
 @lru_cache(maxsize=8)
-def load_registry(path: str | None = None) -> AgentRegistry:
-    """The registry at `path`, or the bundled experts (cached per path)."""
-    if path:
-        return AgentRegistry.from_file(path)
-    text = resources.files("parallel_tiers.data").joinpath(DEFAULT_REGISTRY).read_text("utf-8")
-    return AgentRegistry.from_mapping(json.loads(text), origin=DEFAULT_REGISTRY)
+def _read_registry(key: Hashable) -> AgentRegistry:
+    resource = cast(Traversable, key)
+    origin = str(resource) if isinstance(resource, Path) else resource.name
+    data = json.loads(resource.read_text(encoding="utf-8"))
+    return AgentRegistry.from_mapping(data, origin=origin)
+
+
+@lru_cache(maxsize=1)
+def _generic_registry() -> AgentRegistry:
+    return AgentRegistry.from_agents([GENERIC_AGENT], default_id=GENERIC_AGENT.id)

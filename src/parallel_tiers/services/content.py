@@ -8,13 +8,15 @@ reference pages:
   includes ...": it announces content (`ANNOUNCES`) that is not in the sentence (no colon
   followed by items);
 * a **restatement**: every content word of the sentence is a word of the question (or of the
-  conversation's topic) or a word that names no fact (`FILLER`: "common", "condition",
-  "described", ...): "These are common symptoms of Marfan syndrome."
+  conversation's topic), a word that names no fact (`FILLER`: "common", "described", ...) or
+  one of the domain's words that say nothing in an answer (the profile's
+  `QuestionTypes.empty_words`: "symptoms", "disease" in the medical one, which the callers
+  pass with the question's words): "These are common symptoms of Marfan syndrome."
 
 `vacuous_reason` tells which, `None` for a sentence with content. The offline model leaves
 such sentences out of its answers (`generation.extractive_answer`) and the quality scorer counts
-them (`quality.score_answer`'s `informativeness`). Only English discourse words are used: no
-domain knowledge, the same rules for any corpus.
+them (`quality.score_answer`'s `informativeness`). Only English discourse words are used here:
+the domain's words come from the caller, so the same rules hold for any corpus.
 """
 
 from __future__ import annotations
@@ -39,22 +41,23 @@ _ITEMS_AFTER_COLON = re.compile(r":\s*\S+(?:\s+\S+)")
 
 FILLER = frozenset(
     tokenize(
-        "common commonly condition conditions disease diseases disorder disorders illness "
-        "problem problems issue issues information informations known describe described "
-        "describes description discuss discussed explain explained available here below above "
-        "following list listed table section page source sources answer question questions "
-        "various different several certain type types kind kinds aspect aspects thing things "
-        "way ways people person persons patient patients individual individuals general "
-        "generally detail details include includes included including provide provides "
-        "provided learn see mention mentioned refer refers term terms topic topics fact facts "
-        "main important importantly usually typically often sometimes also well something "
-        "anything everything related associated regarding concerning number numbers find "
-        "found help helps helpful useful resource resources read reading summary overview "
-        "given shown show shows present presents presented exist exists existing relevant basic "
-        "key essential specific particular overall whole complete brief short"
+        "common commonly problem problems issue issues information informations known "
+        "describe described describes description discuss discussed explain explained "
+        "available here below above following list listed table section page source sources "
+        "answer question questions various different several certain type types kind kinds "
+        "aspect aspects thing things way ways people person persons individual individuals "
+        "general generally detail details include includes included including provide "
+        "provides provided learn see mention mentioned refer refers term terms topic topics "
+        "fact facts main important importantly usually typically often sometimes also well "
+        "something anything everything related associated regarding concerning number numbers "
+        "find found help helps helpful useful resource resources read reading summary "
+        "overview given shown show shows present presents presented exist exists existing "
+        "relevant basic key essential specific particular overall whole complete brief short"
     )
 )
-"""Stemmed words that name no fact: a sentence made of these and the question's words is empty."""
+"""Stemmed English words that name no fact: a sentence made of these and the question's words
+is empty. A domain adds its own (`QuestionTypes.filler`, "disease" in the medical profile): the
+callers pass them with the question's words."""
 
 
 def vacuous_reason(sentence: str, question_terms: Collection[str]) -> str | None:
@@ -63,7 +66,8 @@ def vacuous_reason(sentence: str, question_terms: Collection[str]) -> str | None
     Args:
         sentence: One answer sentence, citation markers removed.
         question_terms: Stemmed content words of the question and of the topic it was resolved
-            to in a conversation (`text.tokenize`).
+            to in a conversation (`text.tokenize`), with the domain's words that say nothing
+            in an answer (`QuestionTypes.empty_words`).
 
     """
     text = sentence.strip()

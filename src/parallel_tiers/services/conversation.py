@@ -4,9 +4,9 @@ A question may name what it is about ("What is asthma?", "What causes gout?") or
 conversation ("How is it treated?", "What is the outlook?"). `resolve_topic` tells which and
 gives retrieval the text to search with:
 
-* The question's own focus words (`questions.focus_words`: type cues, stop words and question
-  boilerplate removed) *name a topic* when the passages the retriever ranks first for them
-  (`TOPIC_TITLES` of them) include one whose title they name (`questions.names_title`), or
+* The question's own focus words (`QuestionTypes.focus_words`: type cues, stop words and
+  question boilerplate removed) *name a topic* when the passages the retriever ranks first for
+  them (`TOPIC_TITLES` of them) include one whose title they name (`questions.names_title`), or
   when no passage holds any of them (a topic the index does not know: "What is gout?" over
   passages that never mention gout is no follow-up). "Which genes are involved?" keeps the
   word "involved", which passages use but no title names, so it names no topic. A retriever
@@ -20,7 +20,9 @@ gives retrieval the text to search with:
   refers back ("How is it related to diabetes?") included.
 
 Only words move between questions, never a data set's templates: the same rules hold for any
-phrasing, in any domain whose passages have titles.
+phrasing, in any domain whose passages have titles. The type cues are the profile's
+(`questions`, a `QuestionTypes`; default the default profile's): with none, "How is it
+treated?" keeps "treated" as a focus word, and only its pronoun makes it a follow-up.
 
 The chosen topic rides on to generation (`metadata["retrieval"]`, then the prompt's
 `Conversation topic:` line, see `generation.build_messages`), together with the memories that
@@ -36,7 +38,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
-from parallel_tiers.services.questions import focus_words, names_title, title_topic
+from parallel_tiers.services.questions import QuestionTypes, default_questions, names_title
 from parallel_tiers.services.text import tokenize
 
 TOPIC_LOOKBACK = 4
@@ -76,38 +78,48 @@ def refers_back(question: str) -> bool:
     return any(word in ANAPHORS for word in _WORD.findall(question.lower()))
 
 
-def names_topic(question: str, titles: TitleSearch) -> bool:
+def names_topic(question: str, titles: TitleSearch, questions: QuestionTypes | None = None) -> bool:
     """Whether `question` names what it is about (see the module docstring)."""
-    named = " ".join(focus_words(question))
+    qt = default_questions() if questions is None else questions
+    named = " ".join(qt.focus_words(question))
     own = tokenize(named)
     if not own:
         return False
     found = titles(named)
     if not found:  # not known (None), or a topic no passage mentions ([])
         return True
-    return any(names_title(own, title_topic(title)) for title in found)
+    return any(names_title(own, qt.title_topic(title)) for title in found)
 
 
-def resolve_topic(question: str, earlier: Sequence[str], titles: TitleSearch) -> Resolution:
+def resolve_topic(
+    question: str,
+    earlier: Sequence[str],
+    titles: TitleSearch,
+    questions: QuestionTypes | None = None,
+) -> Resolution:
     """Resolve a chat question against the conversation's earlier questions.
 
     Args:
         question: The question asked now.
         earlier: The conversation's earlier questions, oldest first.
         titles: Titles of the passages ranked first for a text (`TitleSearch`).
+        questions: The question types questions and titles are read with (default: the
+            default profile's; a run's are `ctx.services.profile.questions`).
 
     Returns:
         The text to search with, the topic carried over (None when the question stands alone
         or nothing earlier names a topic), and whether the question is a follow-up.
 
     """
-    own = names_topic(question, titles)
+    qt = default_questions() if questions is None else questions
+    own = names_topic(question, titles, qt)
     back = refers_back(question)
     if own and not back:
         return Resolution(search=question)
     recent = earlier[-TOPIC_LOOKBACK:] if TOPIC_LOOKBACK > 0 else []
     topic = next(
-        (" ".join(focus_words(q)) for q in reversed(recent) if names_topic(q, titles)), None
+        (" ".join(qt.focus_words(q)) for q in reversed(recent) if names_topic(q, titles, qt)),
+        None,
     )
     if topic is None:
         return Resolution(search=question, follow_up=not own)

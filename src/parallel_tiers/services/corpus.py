@@ -3,7 +3,9 @@
 A JSONL corpus has one JSON object a line: `id`, `text` (or `content`), and optionally `title`,
 `source`, `url` and `section`. A folder corpus has one passage per `.md` / `.txt` file (its id
 is the file's path inside the folder; a first line `# Heading` is the title, else the file
-name).
+name). Its text is read as Markdown reads it: a line break inside a paragraph is a space
+(`unwrap_lines`), so a hard-wrapped sentence is one sentence to the offline model and the
+citation checks; blank lines, list items, headings, quotes, table rows and code stay lines.
 
 Rules (the reader refuses a corpus that breaks them with one `CorpusError` listing every
 problem, the first `MAX_PROBLEMS_SHOWN`, before any index file is written):
@@ -20,6 +22,9 @@ problem, the first `MAX_PROBLEMS_SHOWN`, before any index file is written):
   whole: `split_passages` cuts it into parts of at most that size (see `split_text`), the first
   keeping the passage's id and the next ones `"<id>#2"`, `"<id>#3"`, ..., all with the same
   title, source, url and section. `BM25Retriever.from_records` and `ingest` apply it.
+- **Sections**: a record keeps its own `section` as given (None when absent); what section
+  *type* a passage has is the domain's knowledge, so the retriever derives it when it indexes
+  the passages, with its profile's question types (`QuestionTypes.section_of`).
 - **Folders**: the walk never leaves the folder. A symlinked file is read only if its target
   (fully resolved) lies inside the folder (resolved); a symlinked directory is never entered
   (inside the folder its files are read where they lie; outside, they are not the corpus).
@@ -36,11 +41,9 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
-
-from parallel_tiers.services.questions import TYPE_NAMES, section_of_title
 
 MAX_PASSAGE_CHARS = 32_000
 """Longest passage indexed whole (characters); a longer one is split into parts this size or
@@ -52,7 +55,6 @@ MAX_PROBLEMS_SHOWN = 20
 """How many problems a `CorpusError` message lists (it counts the rest)."""
 FOLDER_SUFFIXES = frozenset({".md", ".txt"})
 """File types read from a folder corpus (case-insensitive)."""
-DEMO_CORPUS = "knowledge_base.jsonl"
 _META_FIELDS = ("title", "source", "url", "section")
 _BLANK = object()
 """What `_parse_line` returns for a blank line."""
@@ -92,7 +94,8 @@ class Corpus:
     """The passages read from a corpus, and what the reader left out."""
 
     records: list[dict[str, Any]]
-    """The passages, as index records (`id`, `title`, `source`, `url`, `text`, `section`)."""
+    """The passages, as index records (`id`, `title`, `source`, `url`, `text`, `section` as
+    given)."""
     skipped: list[str] = field(default_factory=list)
     """Folder entries not read, each `"<path>: <why>"` (symlinks leaving the folder, ...)."""
     dropped_ids: list[str] = field(default_factory=list)
@@ -216,16 +219,8 @@ def _record(row: dict[str, Any], text: str) -> dict[str, Any]:
         "source": str(row.get("source") or ""),
         "url": str(row.get("url") or ""),
         "text": text,
-        "section": _section(row),
+        "section": None if row.get("section") is None else str(row["section"]),
     }
-
-
-def _section(row: dict[str, Any]) -> str | None:
-    """A record's section type: its own valid `section`, else what its title declares."""
-    given = row.get("section")
-    if isinstance(given, str) and given.strip().lower() in TYPE_NAMES:
-        return given.strip().lower()
-    return section_of_title(str(row.get("title") or ""))[0]
 
 
 def _kind(value: Any) -> str:
@@ -319,8 +314,39 @@ def _read_folder(root: Path, problems: _Problems, skipped: list[str]) -> Iterato
         line = first.group() if first else ""
         heading = line.startswith("#")
         title = line.lstrip("# ").strip() if heading else file.stem
-        body = text[len(line) :].strip() if heading else text
+        body = unwrap_lines(text[len(line) :].strip() if heading else text)
         yield rel, {"id": rel, "title": title, "source": root.name, "url": "", "text": body}
+
+
+_LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_BLOCK_START = re.compile(r"\s*(?:[-*+\u2022]\s|\d{1,9}[.)]\s|#|>|\||```|~~~)|(?: {4}|\t)")
+_FENCE = re.compile(r"\s*(?:```|~~~)")
+
+
+def unwrap_lines(text: str) -> str:
+    """`text` with each line break inside a paragraph replaced by a space, in linear time.
+
+    A line is joined to the one before unless either is blank, the line starts a block of its
+    own (a list item `-`, `*`, `+`, `•` or `1.`, a heading `#`, a quote `>`, a table row `|`,
+    a code fence, or 4 spaces or a tab of indentation), the line before is a heading or a code
+    fence, or both lie in a fenced code block. Text without line breaks is returned as is.
+    """
+    if not _LINE_BREAK.search(text):
+        return text
+    lines: list[list[str]] = []  # each output line as its joined parts
+    in_code = False
+    open_line = False  # whether the last output line may take the next line
+    for line in _LINE_BREAK.split(text):
+        fence = _FENCE.match(line) is not None
+        blank = not line.strip()
+        if open_line and not (in_code or fence or blank or _BLOCK_START.match(line)):
+            lines[-1].append(line.strip())
+            continue
+        lines.append([line.rstrip() if not in_code else line])
+        if fence:
+            in_code = not in_code
+        open_line = not (in_code or fence or blank or line.lstrip().startswith("#"))
+    return "\n".join(" ".join(parts) for parts in lines)
 
 
 def _corpus_files(root: Path, real_root: Path, skipped: list[str]) -> list[tuple[Path, Path]]:
@@ -418,14 +444,33 @@ def _cut(text: str, start: int, limit: int) -> int:
     return high
 
 
-# ---------------------------------------------------------------------------------- demo
+# ---------------------------------------------------------------------------------- bundled
+
+
+def bundled_records(resource: Traversable) -> list[dict[str, Any]]:
+    """The passages of a bundled JSONL corpus (a profile's knowledge base), checked.
+
+    Raises:
+        CorpusError: It breaks the rules of the module docstring.
+
+    """
+    problems = _Problems()
+    rows = _lines_of(io.BytesIO(resource.read_bytes()), problems)
+    corpus = _checked(rows, problems, dedupe=False)
+    problems.raise_if_any(resource.name)
+    return corpus.records
 
 
 def demo_records() -> list[dict[str, Any]]:
-    """The passages of the bundled demo knowledge base."""
-    data = resources.files("parallel_tiers.data").joinpath(DEMO_CORPUS).read_bytes()
-    problems = _Problems()
-    rows = _lines_of(io.BytesIO(data), problems)
-    corpus = _checked(rows, problems, dedupe=False)
-    problems.raise_if_any(DEMO_CORPUS)
-    return corpus.records
+    """The passages of the default profile's knowledge base (`profiles.default_profile`).
+
+    Raises:
+        ValueError: The default profile bundles no knowledge base.
+
+    """
+    from parallel_tiers.profiles import default_profile
+
+    profile = default_profile()
+    if profile.knowledge_base is None:
+        raise ValueError(f"profile {profile.name!r} bundles no knowledge base")
+    return bundled_records(profile.knowledge_base)

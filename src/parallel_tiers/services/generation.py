@@ -39,19 +39,16 @@ from langchain_core.messages import (
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field, InstanceOf
 from rapidfuzz import fuzz
 
 from parallel_tiers.services.content import vacuous_reason
 from parallel_tiers.services.conversation import TOPIC_LOOKBACK, refers_back
 from parallel_tiers.services.questions import (
     INFORMATION,
-    TYPE_WORDS,
-    addresses,
-    analyse_question,
-    focus_words,
+    QuestionTypes,
+    default_questions,
     names_title,
-    speaks_to,
-    title_topic,
 )
 from parallel_tiers.services.text import (
     clip,
@@ -355,8 +352,8 @@ RANK_WEIGHT = 0.1
 TITLE_WEIGHT = 0.15
 """Bonus for sentences of the passage whose title best matches the question."""
 TYPE_WEIGHT = 0.3
-"""Bonus for sentences that speak to the kind of answer asked for (`questions.addresses`): a
-sentence about treating, for a treatment question."""
+"""Bonus for sentences that speak to the kind of answer asked for
+(`QuestionTypes.addresses`): a sentence about treating, for a treatment question."""
 RELATIVE_CUTOFF = 0.45
 """Sentences scoring below this share of the best sentence's score are left out."""
 DUPLICATE_RATIO = 85
@@ -374,16 +371,21 @@ class _Candidate:
 
 
 def extractive_answer(
-    parsed: ParsedPrompt, max_sentences: int = 4, history: Sequence[str] = ()
+    parsed: ParsedPrompt,
+    max_sentences: int = 4,
+    history: Sequence[str] = (),
+    questions: QuestionTypes | None = None,
 ) -> str:
     """Compose an answer to a parsed prompt from its most relevant source sentences.
 
     Sentences are ranked by BM25 over the question's stemmed content words (each sentence a
     document, question boilerplate left out), normalised by the best one, plus bonuses for the
     passage's coverage of the question, its rank, its title matching the question, and the
-    sentence speaking to the type of answer asked for (`TYPE_WEIGHT`). Only passages holding
-    as many of the focus's words as any passage does take part (a passage on Gardner-Diamond
-    syndrome holds one word of "Sneddon syndrome", one on it both). Eligible are their
+    sentence speaking to the type of answer asked for (`TYPE_WEIGHT`; the types, their cues and
+    the words that say nothing are those of `questions`, by default the default profile's; with
+    none, no sentence gets the bonus). Only passages holding as many of the focus's words as
+    any passage does take part (a passage on Gardner-Diamond syndrome holds one word of
+    "Sneddon syndrome", one on it both). Eligible are their
     sentences sharing a content word with the question and those of passages whose title
     shares a word with the question's focus, questions excepted (a passage's "What are the
     signs of X?" restates the question); near-duplicates are skipped. The chosen
@@ -405,16 +407,20 @@ def extractive_answer(
     The work is linear in the prompt and bounded: a prompt not laid out by `build_messages()`
     is read up to the same caps (`MAX_QUESTION_CHARS`, `MAX_SOURCE_CHARS`, `MAX_TITLE_CHARS`).
     """
-    return extractive_reply(parsed, max_sentences, history)[0]
+    return extractive_reply(parsed, max_sentences, history, questions)[0]
 
 
 def extractive_reply(
-    parsed: ParsedPrompt, max_sentences: int = 4, history: Sequence[str] = ()
+    parsed: ParsedPrompt,
+    max_sentences: int = 4,
+    history: Sequence[str] = (),
+    questions: QuestionTypes | None = None,
 ) -> tuple[str, list[int]]:
     """`extractive_answer`, and the numbers of the prompt's memories the answer drew on."""
+    qt = default_questions() if questions is None else questions
     parsed = _within_caps(parsed)
     parts = [_tool_sentence(name, outcome) for name, outcome in parsed.tools]
-    chosen, used = _select(parsed, max_sentences, history)
+    chosen, used = _select(parsed, max_sentences, history, qt)
     if not chosen:
         return " ".join([*parts, NOT_FOUND]), []
     # The sources come in the retriever's order, its best judgement of relevance: keep it.
@@ -457,7 +463,9 @@ class _Focus:
     """The numbers of the prompt's memories they come from."""
 
 
-def _question_focus(parsed: ParsedPrompt, default: Sequence[str], history: Sequence[str]) -> _Focus:
+def _question_focus(
+    parsed: ParsedPrompt, default: Sequence[str], history: Sequence[str], qt: QuestionTypes
+) -> _Focus:
     """The question's focus (see `extractive_answer`).
 
     `default` is the question's own analysis (`QuestionAnalysis.focus_terms`), kept when the
@@ -465,11 +473,11 @@ def _question_focus(parsed: ParsedPrompt, default: Sequence[str], history: Seque
     candidate's words shared with the titles it names ("type 2 diabetes" of "my mother has
     type 2 diabetes").
     """
-    titles = [title_topic(src["title"]) for src in parsed.sources]
-    own = tokenize(" ".join(focus_words(parsed.question)))
+    titles = [qt.title_topic(src["title"]) for src in parsed.sources]
+    own = tokenize(" ".join(qt.focus_words(parsed.question)))
     if any(names_title(own, title) for title in titles):
         return _Focus(set(default))
-    for terms, note in _contexts(parsed, own, history):
+    for terms, note in _contexts(parsed, own, history, qt):
         named = [set(title) for title in titles if names_title(terms, title)]
         if named:
             return _Focus(set(terms) & set().union(*named), True, [note] if note else [])
@@ -477,7 +485,7 @@ def _question_focus(parsed: ParsedPrompt, default: Sequence[str], history: Seque
 
 
 def _contexts(
-    parsed: ParsedPrompt, own: Sequence[str], history: Sequence[str]
+    parsed: ParsedPrompt, own: Sequence[str], history: Sequence[str], qt: QuestionTypes
 ) -> Iterator[tuple[list[str], int]]:
     """Candidate topics of a question that names no source, best first.
 
@@ -492,23 +500,23 @@ def _contexts(
         yield tokenize(parsed.topic), 0
     if leans or parsed.topic:
         for question in reversed(history[-TOPIC_LOOKBACK:] if TOPIC_LOOKBACK > 0 else []):
-            yield tokenize(" ".join(focus_words(question))), 0
+            yield tokenize(" ".join(qt.focus_words(question))), 0
     for note in parsed.memory:
-        terms = tokenize(" ".join(focus_words(note.question)))
+        terms = tokenize(" ".join(qt.focus_words(note.question)))
         if leans or set(own) & set(terms):
             yield terms, note.number
 
 
 def _select(
-    parsed: ParsedPrompt, max_sentences: int, history: Sequence[str] = ()
+    parsed: ParsedPrompt, max_sentences: int, history: Sequence[str], qt: QuestionTypes
 ) -> tuple[list[_Candidate], list[int]]:
-    analysis = analyse_question(parsed.question)
+    analysis = qt.analyse_question(parsed.question)
     # A question asks something when it has content words or a type cue ("How common is
     # it?"); "Thanks!" does not, and gets no quotes even in a conversation.
-    asks = bool(analysis.terms) or speaks_to(parsed.question, analysis.types)
+    asks = bool(analysis.terms) or qt.speaks_to(parsed.question, analysis.types)
     if not asks or not parsed.sources or max_sentences < 1:
         return [], []
-    about = _question_focus(parsed, analysis.focus_terms, history)
+    about = _question_focus(parsed, analysis.focus_terms, history, qt)
     focus = about.terms
     query = set(analysis.terms) | (focus if about.borrowed else set())
     if not query:
@@ -527,7 +535,7 @@ def _select(
         # nor does a list introduction without its items, or a sentence of the question's words
         if len(s.split()) >= MIN_SENTENCE_WORDS
         and not s.rstrip().endswith("?")
-        and vacuous_reason(s, query | TYPE_WORDS) is None
+        and vacuous_reason(s, query | qt.empty_words) is None
     ]
     if not candidates:
         return [], []
@@ -541,14 +549,14 @@ def _select(
     # do not repeat the question's words ("NMO" for "neuromyelitis optica").
     on_topic = [bool(focus & set(tokenize(src["title"]))) for src in parsed.sources]
     asked = [t for t in analysis.types if t != INFORMATION]
-    own = focus_words(parsed.question)
+    own = qt.focus_words(parsed.question)
     doc_bonus = _doc_bonuses(parsed.sources, vocabularies, query, idf)
     for c, r in zip(candidates, raw, strict=True):
         if r > 0 or on_topic[c.doc]:
             c.score = (r / top_raw if top_raw > 0 else 0.0) + doc_bonus[c.doc]
             # the asked type counts in passages on the topic (in all when none is)
             typed = on_topic[c.doc] or not any(on_topic)
-            if typed and any(addresses(c.text, t, own) for t in asked):
+            if typed and any(qt.addresses(c.text, t, own) for t in asked):
                 c.score += TYPE_WEIGHT
     if not any(c.score > 0 for c in candidates):
         return [], []
@@ -651,7 +659,9 @@ class ExtractiveChatModel(BaseChatModel):
     or with an honest "I could not find this in the available sources." The human messages
     before it are the conversation's earlier questions, which a follow-up is read against. It
     streams word by word and reports approximate token usage, and in `response_metadata`,
-    `memory_used`: the numbers of the prompt's memories the answer drew on. Asynchronously, a
+    `memory_used`: the numbers of the prompt's memories the answer drew on. It reads questions
+    and passages with `questions`, its profile's question types (default: the default
+    profile's; `services.build_services` gives it the run's). Asynchronously, a
     prompt larger than `INLINE_MAX_PROMPT_CHARS` is answered off the event loop
     (`text.off_loop`), and a long answer's stream lets other tasks run every
     `STREAM_YIELD_EVERY` words.
@@ -659,6 +669,8 @@ class ExtractiveChatModel(BaseChatModel):
 
     model_name: str = LOCAL_MODEL
     max_sentences: int = 4
+    questions: InstanceOf[QuestionTypes] = Field(default_factory=default_questions)
+    """The question types it reads questions and passages with (`questions.QuestionTypes`)."""
 
     @property
     def _llm_type(self) -> str:
@@ -679,7 +691,9 @@ class ExtractiveChatModel(BaseChatModel):
         asked = [m for m in messages if isinstance(m, HumanMessage)]
         text = asked[-1].text if asked else ""
         history = [parse_prompt(m.text).question for m in asked[-1 - TOPIC_LOOKBACK : -1]]
-        answer, used = extractive_reply(parse_prompt(text), self.max_sentences, history)
+        answer, used = extractive_reply(
+            parse_prompt(text), self.max_sentences, history, self.questions
+        )
         for token in stop or ():
             if token and token in answer:
                 answer = answer[: answer.index(token)]
@@ -781,16 +795,20 @@ def _prompt_chars(messages: Sequence[BaseMessage]) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def resolve_model(model: BaseChatModel | str | None) -> BaseChatModel:
+def resolve_model(
+    model: BaseChatModel | str | None, questions: QuestionTypes | None = None
+) -> BaseChatModel:
     """Return the chat model for a spec.
 
     Args:
         model: None or `"local:extractive"` for the offline model, a chat model (returned as
             is), or a provider string such as `"openai:gpt-4o-mini"` for
             `langchain.chat_models.init_chat_model` (needs the `models` extra).
+        questions: The question types of the offline model (default: the default
+            profile's); other models do not use them.
 
     Returns:
-        The chat model; the same instance for the same string spec.
+        The chat model; the same instance for the same string spec (and question types).
 
     Raises:
         ValueError: A provider string while `langchain` is not installed.
@@ -800,13 +818,13 @@ def resolve_model(model: BaseChatModel | str | None) -> BaseChatModel:
         return model
     spec = (model or LOCAL_MODEL).strip()
     if spec == LOCAL_MODEL:
-        return _local_model()
+        return _local_model(default_questions() if questions is None else questions)
     return _provider_model(spec)
 
 
-@lru_cache(maxsize=1)
-def _local_model() -> ExtractiveChatModel:
-    return ExtractiveChatModel()
+@lru_cache(maxsize=8)
+def _local_model(questions: QuestionTypes) -> ExtractiveChatModel:
+    return ExtractiveChatModel(questions=questions)
 
 
 @lru_cache(maxsize=32)

@@ -5,7 +5,9 @@ the score works offline and costs well under a millisecond for a short answer.
 
 `quality_metrics` fields (the answer is split into sentences as in `citations`, markers
 removed; a "topic word" is a stemmed content word of the question's focus, i.e. without its
-type cues such as "symptoms of" or question boilerplate, see `questions.analyse_question`):
+type cues such as "symptoms of" or question boilerplate, see
+`questions.QuestionTypes.analyse_question`; the types and their cues are the profile's, see
+`parallel_tiers.profiles`; with none, `aspect` is always None):
 
 =====================  =========================  ==================================================
 field                  range                      meaning
@@ -35,7 +37,8 @@ aspect                 str, or None               the type of answer asked for f
                                                   is it treated?"); None for a general question
 aspect_addressed       bool, or None              whether the answer speaks to `aspect`: it cites
                                                   a passage whose title declares that section, or
-                                                  its sentences speak to it (`questions.addresses`;
+                                                  its sentences speak to it (`.addresses` of the
+                                                  profile's `QuestionTypes`;
                                                   most of them when the passages it cites declare
                                                   other sections); None when `aspect` is None
 missing                list of str                what the answer lacks, in words: the asked
@@ -99,12 +102,9 @@ from parallel_tiers.services.citations import (
 from parallel_tiers.services.content import empty_sentences
 from parallel_tiers.services.questions import (
     INFORMATION,
-    TYPE_WORDS,
-    addresses,
-    analyse_question,
+    QuestionTypes,
     asked_type,
-    focus_words,
-    section_of_title,
+    default_questions,
 )
 from parallel_tiers.services.text import clip, off_loop, strip_markers, tokenize
 
@@ -119,13 +119,17 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def score_answer(
-    query: str, answer: str, documents: Sequence[Mapping[str, Any]]
+    query: str,
+    answer: str,
+    documents: Sequence[Mapping[str, Any]],
+    questions: QuestionTypes | None = None,
 ) -> tuple[float | None, dict[str, Any]]:
     """Score `answer` to `query` given the passages its `[n]` markers cite.
 
     The metrics and the score are described in this module's docstring. When the query has
     no content words the two query metrics are None and the score is groundedness alone (the
-    weights of the available metrics are renormalised).
+    weights of the available metrics are renormalised). The question is read with
+    `questions` (default: the default profile's question types).
 
     Returns:
         `(quality_score, quality_metrics)`; the score is None, and the metrics carry a
@@ -159,15 +163,18 @@ def score_answer(
         grounded += supported
         if not supported:
             unsupported.append(sentence.text)
-    analysis = analyse_question(query)
+    qt = default_questions() if questions is None else questions
+    analysis = qt.analyse_question(query)
     query_terms = set(analysis.focus_terms)
     answer_terms = set(tokenize(strip_markers(scored)))
-    asked = set(analysis.terms) | query_terms | TYPE_WORDS
+    asked = set(analysis.terms) | query_terms | qt.empty_words
     empty = empty_sentences([(s.text, s.markers) for s in sentences], asked)
     saying = [s.text for i, s in enumerate(sentences) if i not in empty]
     aspect = asked_type(analysis)
     addressed = (
-        None if aspect is None else _addresses(aspect, focus_words(query), saying, documents, texts)
+        None
+        if aspect is None
+        else _addresses(qt, aspect, qt.focus_words(query), saying, documents, texts)
     )
     metrics: dict[str, Any] = {
         "groundedness": _share(grounded, len(sentences)),
@@ -201,6 +208,7 @@ def score_answer(
 
 
 def _addresses(
+    qt: QuestionTypes,
     aspect: str,
     ignore: Collection[str],
     sentences: Sequence[str],
@@ -212,10 +220,10 @@ def _addresses(
     for n in cited:
         doc = resolve(n, documents)
         if doc is not None:
-            sections.add(section_of_title(str(doc.get("title") or ""))[0])
+            sections.add(qt.section_of_title(str(doc.get("title") or ""))[0])
     if aspect in sections:
         return True
-    speaking = sum(addresses(s, aspect, ignore) for s in sentences)
+    speaking = sum(qt.addresses(s, aspect, ignore) for s in sentences)
     if sections - {None, INFORMATION}:
         # quoting passages that declare other sections: most of what it says must speak to it
         return 2 * speaking > len(sentences)
@@ -251,7 +259,17 @@ def _truncations(
 
 
 class QualityScorer:
-    """The default quality service: `await ascore(query, answer, documents)`."""
+    """The default quality service: `await ascore(query, answer, documents)`.
+
+    Args:
+        questions: The question types questions are read with (the aspect asked for, the
+            topic words, the words that say nothing); default: the default profile's.
+            `services.build_services` gives it the run's profile's.
+
+    """
+
+    def __init__(self, questions: QuestionTypes | None = None) -> None:
+        self.questions = default_questions() if questions is None else questions
 
     async def ascore(
         self, query: str, answer: str, documents: Sequence[Mapping[str, Any]]
@@ -261,5 +279,5 @@ class QualityScorer:
         In a worker thread when the work is large (`citations.INLINE_MAX_CHARS`).
         """
         if work_size(answer, documents) <= INLINE_MAX_CHARS:
-            return score_answer(query, answer, documents)
-        return await off_loop(score_answer, query, answer, documents)
+            return score_answer(query, answer, documents, self.questions)
+        return await off_loop(score_answer, query, answer, documents, self.questions)

@@ -7,7 +7,9 @@ optionally `section`) or a folder of `.md` / `.txt` files; `corpus.py` reads and
 fraction of a second, so a process never re-indexes at start; `index.py` writes it all or
 nothing and checks every file before it is used.
 
-Scoring (`BM25Retriever.search`), for a question analysed by `questions.analyse_question`:
+Scoring (`BM25Retriever.search`), for a question analysed with the retriever's question types
+(`BM25Retriever.questions`, a `questions.QuestionTypes`: its profile's, see
+`parallel_tiers.profiles`):
 
 1. **text**: BM25 of the question's content words over title + text;
 2. **title**: BM25 of the question's *focus* words (its type cues such as "symptoms of" and
@@ -16,8 +18,11 @@ Scoring (`BM25Retriever.search`), for a question analysed by `questions.analyse_
 3. **coverage**: the idf-weighted share of the question's distinct content words that the
    passage (title + text) contains, so a passage about *all* of "ibuprofen" and "blood
    pressure" beats one about only the more frequent of them;
-4. **section**: a bonus when the passage's section type (`questions.section_of_title`, or the
-   record's own `section`) is one the question asks for, times the type's weight.
+4. **section**: a bonus when the passage's section type (`QuestionTypes.section_of`: the
+   record's own `section` when it names a type, else what its title declares, derived when
+   the passages are indexed) is one the question asks for, times the type's weight. Without
+   question types (the profile `none`) no passage has a section and there is no bonus; a
+   retriever whose types lack a section recorded in its index gives that section none.
 
 Each BM25 score is divided by its best value for the question (so both lie in 0..1), and the
 passage score is `TEXT_WEIGHT * text + TITLE_WEIGHT * title + COVERAGE_WEIGHT * coverage +
@@ -28,8 +33,9 @@ method. All of it is vectorised over the corpus (numpy), well under a millisecon
 MedQuAD's 17,908 passages.
 
 A build of the index (format `INDEX_FORMAT`, layout and atomic swap in `index.py`) holds
-`manifest.json`, `records.jsonl` (the passages, each with its `section`), `bm25/` (text index)
-and `bm25_title/` (title index), both bm25s indexes.
+`manifest.json` (with the `profile` it was built with), `records.jsonl` (the passages, each
+with its `section`), `bm25/` (text index) and `bm25_title/` (title index, each title without
+its section label or type cues), both bm25s indexes.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ import time
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bm25s
 import numpy as np
@@ -49,14 +55,14 @@ from langchain_core.callbacks import (
 )
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field, InstanceOf
 
 from parallel_tiers.services.corpus import (
-    DEMO_CORPUS,
     MAX_FIELD_CHARS,
     MAX_PASSAGE_CHARS,
     Corpus,
     CorpusError,
+    bundled_records,
     demo_records,
     load_corpus,
     read_corpus,
@@ -71,8 +77,11 @@ from parallel_tiers.services.index import (
     publish,
     read_index,
 )
-from parallel_tiers.services.questions import analyse_question, focus_terms_of_title
+from parallel_tiers.services.questions import QuestionTypes, default_questions
 from parallel_tiers.services.text import tokenize
+
+if TYPE_CHECKING:
+    from parallel_tiers.profiles import Profile
 
 TEXT_WEIGHT = 1.0
 """Weight of the normalised BM25 score over title + text."""
@@ -90,7 +99,6 @@ TITLE_INDEX = "bm25_title"
 
 __all__ = [
     "COVERAGE_WEIGHT",
-    "DEMO_CORPUS",
     "INDEX_FORMAT",
     "MAX_FIELD_CHARS",
     "MAX_PASSAGE_CHARS",
@@ -101,6 +109,7 @@ __all__ = [
     "Corpus",
     "CorpusError",
     "IndexIntegrityError",
+    "bundled_records",
     "default_retriever",
     "demo_records",
     "document_to_result",
@@ -131,6 +140,9 @@ class BM25Retriever(BaseRetriever):
     """The bm25s index over the titles' focus words (None: no title field)."""
     k: int = 5
     """How many documents to return (a call may pass `k=`)."""
+    questions: InstanceOf[QuestionTypes] = Field(default_factory=default_questions)
+    """The question types questions are analysed with (default: the default profile's); the
+    section bonus goes to the sections among them."""
     text_weight: float = TEXT_WEIGHT
     title_weight: float = TITLE_WEIGHT
     section_weight: float = SECTION_WEIGHT
@@ -140,7 +152,8 @@ class BM25Retriever(BaseRetriever):
 
     def model_post_init(self, context: Any, /) -> None:
         """Encode the passages' sections once, for vectorised bonuses."""
-        names = sorted({str(r["section"]) for r in self.records if r.get("section")})
+        types = self.questions.type_names
+        names = sorted({str(r["section"]) for r in self.records if r.get("section") in types})
         self._section_ids = {name: i for i, name in enumerate(names)}
         # Passages without a section point at the extra last slot, whose bonus is always 0.
         self._section_codes = np.array(
@@ -149,10 +162,16 @@ class BM25Retriever(BaseRetriever):
         )
 
     @classmethod
-    def from_records(cls, records: Sequence[dict[str, Any]], k: int = 5) -> BM25Retriever:
+    def from_records(
+        cls,
+        records: Sequence[dict[str, Any]],
+        k: int = 5,
+        questions: QuestionTypes | None = None,
+    ) -> BM25Retriever:
         """Index passage records in memory (fields as in a JSONL corpus line).
 
         Passages over `MAX_PASSAGE_CHARS` are split into parts (`corpus.split_passages`).
+        Sections and title words are read with `questions` (default: the default profile's).
 
         Raises:
             CorpusError: No records, or a record breaks the corpus rules (`corpus.py`).
@@ -160,20 +179,30 @@ class BM25Retriever(BaseRetriever):
         """
         if not records:
             raise CorpusError("records", ["no passages"], "give at least one passage")
-        return cls._of_checked(split_passages(validate_records(records))[0], k)
+        return cls._of_checked(split_passages(validate_records(records))[0], k, questions)
 
     @classmethod
-    def _of_checked(cls, records: list[dict[str, Any]], k: int = 5) -> BM25Retriever:
-        """Index records already checked and split."""
+    def _of_checked(
+        cls, records: list[dict[str, Any]], k: int = 5, questions: QuestionTypes | None = None
+    ) -> BM25Retriever:
+        """Index records already checked and split, their sections derived."""
+        qt = default_questions() if questions is None else questions
+        records = [{**r, "section": qt.section_of(r.get("section"), r["title"])} for r in records]
         index = bm25s.BM25()
         index.index([_index_tokens(r) for r in records], show_progress=False)
         title_index = bm25s.BM25()
-        title_index.index([_title_tokens(r) for r in records], show_progress=False)
-        return cls(index=index, title_index=title_index, records=records, k=k)
+        titles = [qt.focus_terms_of_title(r["title"]) or [_EMPTY_TITLE] for r in records]
+        title_index.index(titles, show_progress=False)
+        return cls(index=index, title_index=title_index, records=records, k=k, questions=qt)
 
     @classmethod
-    def load(cls, index_dir: str | Path, k: int = 5) -> BM25Retriever:
+    def load(
+        cls, index_dir: str | Path, k: int = 5, questions: QuestionTypes | None = None
+    ) -> BM25Retriever:
         """Open an index folder written by `ingest()`, every file checked first (`index.py`).
+
+        Questions are analysed with `questions` (default: the default profile's); the
+        sections and title words are those recorded when the index was built.
 
         Raises:
             FileNotFoundError: `index_dir` holds no index.
@@ -189,7 +218,8 @@ class BM25Retriever(BaseRetriever):
             with (version / RECORDS).open(encoding="utf-8") as lines:
                 records = [json.loads(line) for line in lines]
             _check_counts(folder, manifest["passages"], records, index, title_index)
-            return cls(index=index, title_index=title_index, records=records, k=k)
+            qt = default_questions() if questions is None else questions
+            return cls(index=index, title_index=title_index, records=records, k=k, questions=qt)
 
         return read_index(folder, read)
 
@@ -222,7 +252,7 @@ class BM25Retriever(BaseRetriever):
 
     def scores(self, query: str) -> np.ndarray:
         """The score of every passage for `query` (0 for passages sharing no word with it)."""
-        analysis = analyse_question(query)
+        analysis = self.questions.analyse_question(query)
         n = len(self.records)
         text = _bm25_scores(self.index, analysis.terms, n)
         title = (
@@ -323,10 +353,6 @@ def _index_tokens(record: dict[str, Any]) -> list[str]:
     return tokenize(f"{record['title']} {record['text']}")
 
 
-def _title_tokens(record: dict[str, Any]) -> list[str]:
-    return focus_terms_of_title(record["title"]) or [_EMPTY_TITLE]
-
-
 def _check_counts(
     folder: Path, passages: int, records: list[dict[str, Any]], *indexes: Any
 ) -> None:
@@ -340,7 +366,13 @@ def _check_counts(
         )
 
 
-def ingest(corpus: str | Path, index_dir: str | Path, *, dedupe: bool = False) -> dict[str, Any]:
+def ingest(
+    corpus: str | Path,
+    index_dir: str | Path,
+    *,
+    dedupe: bool = False,
+    profile: Profile | str | None = None,
+) -> dict[str, Any]:
     """Index a corpus (JSONL file or folder) into `index_dir`, all or nothing.
 
     The corpus is read and checked first (`corpus.py`: nothing is written if it has a
@@ -352,26 +384,33 @@ def ingest(corpus: str | Path, index_dir: str | Path, *, dedupe: bool = False) -
         index_dir: The index folder (created if missing; an index there is replaced).
         dedupe: Keep the first passage of each repeated id (and report the others) instead of
             refusing the corpus.
+        profile: The profile whose question types derive the passages' sections and title
+            words (`profiles.load_profile`: a `Profile`, a name, or None for
+            `PARALLEL_TIERS_PROFILE`, else medical); its name goes into the manifest.
 
     Returns:
         `passages` (indexed, parts counted), `input_passages` (read), `split_passages`,
         `dropped_ids`, `skipped` (folder entries not read), `warnings` (all of these in
-        words), `build`, `index`, and the timings `read_s` and `total_s`.
+        words), `build`, `index`, `profile`, and the timings `read_s` and `total_s`.
 
     Raises:
         FileNotFoundError: `corpus` does not exist.
         CorpusError: The corpus breaks the rules of `corpus.py`.
         NotADirectoryError: `index_dir` is a file.
+        ProfileError: `profile` names no profile.
 
     """
+    from parallel_tiers.profiles import load_profile
+
+    chosen = load_profile(profile)
     start = time.perf_counter()
     target = check_target(index_dir)
     read = load_corpus(corpus, dedupe=dedupe)
     read_s = time.perf_counter() - start
     records, split = split_passages(read.records)
     _check_part_ids(str(corpus), records, split)
-    manifest = BM25Retriever._of_checked(records).save(
-        target, input_passages=len(read.records), split_passages=split
+    manifest = BM25Retriever._of_checked(records, questions=chosen.questions).save(
+        target, input_passages=len(read.records), split_passages=split, profile=chosen.name
     )
     warnings = read.warnings
     if split:
@@ -387,6 +426,7 @@ def ingest(corpus: str | Path, index_dir: str | Path, *, dedupe: bool = False) -
         "skipped": read.skipped,
         "warnings": warnings,
         "build": manifest["build"],
+        "profile": chosen.name,
         "read_s": round(read_s, 3),
         "total_s": round(time.perf_counter() - start, 3),
         "index": str(index_dir),
@@ -407,12 +447,38 @@ def _check_part_ids(source: str, records: list[dict[str, Any]], split: int) -> N
         raise CorpusError(source, clashes, "rename those passages and ingest again")
 
 
+def default_retriever(
+    index_path: str | None = None, profile: Profile | str | None = None
+) -> BM25Retriever:
+    """The retriever over `index_path`, or over the profile's knowledge base (cached).
+
+    Args:
+        index_path: An index folder built by `ingest`; None: the profile's knowledge base.
+        profile: The profile whose question types analyse the questions
+            (`profiles.load_profile`: None for `PARALLEL_TIERS_PROFILE`, else medical).
+
+    Raises:
+        ValueError: No `index_path`, and the profile bundles no knowledge base (the profile
+            `none`); or the profile names none (`ProfileError`).
+
+    """
+    from parallel_tiers.profiles import load_profile
+
+    return _default_retriever(index_path or None, load_profile(profile))
+
+
 @lru_cache(maxsize=4)
-def default_retriever(index_path: str | None = None) -> BM25Retriever:
-    """The retriever over `index_path`, or over the bundled demo knowledge base (cached)."""
+def _default_retriever(index_path: str | None, profile: Profile) -> BM25Retriever:
     if index_path:
-        return BM25Retriever.load(index_path)
-    return BM25Retriever.from_records(demo_records())
+        return BM25Retriever.load(index_path, questions=profile.questions)
+    if profile.knowledge_base is None:
+        raise ValueError(
+            f"the profile {profile.name!r} bundles no knowledge base; give an "
+            "index folder built by `parallel-tiers ingest` (index_path or "
+            "PARALLEL_TIERS_INDEX) or a retriever"
+        )
+    records = bundled_records(profile.knowledge_base)
+    return BM25Retriever.from_records(records, questions=profile.questions)
 
 
 def document_to_result(doc: Document) -> dict[str, Any]:

@@ -1,42 +1,39 @@
-"""A tier branch described as data, and the guard every branch runs under.
+"""A tier branch described as data, and the node body that runs it under the guard.
 
-The guard gives each branch the run's `parallel_timeout_ms`; a branch that raises, times out
-or returns a malformed result yields its safe default and a task record instead, so it never
-fails the run and never cancels a sibling. A branch switched off by the input is `skipped`;
-one whose service's circuit breaker is open is `circuit_open`, without waiting.
+A branch that raises, times out or returns a malformed result yields its safe `default` and a
+task record instead (`resilience.guard`), so it never fails the run and never cancels a
+sibling. One whose service's circuit breaker is open is `circuit_open`, without waiting, and
+yields its `default` too. A branch its `skip_if` switches off is `skipped`: it produced
+nothing, so it writes its task record only (a parent graph's values of its keys stay).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
+import copy
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-import structlog
-from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from parallel_tiers.context import Context, context_of
-from parallel_tiers.errors import describe_error
-from parallel_tiers.resilience import adaptive_timeout_ms, service_key
+from parallel_tiers.logs import get_logger
+from parallel_tiers.resilience import service_key
+from parallel_tiers.resilience.guard import MalformedResultError, Outcome, guarded
 from parallel_tiers.state import turn_input
 
-log = structlog.get_logger("parallel_tiers")
+log = get_logger()
 
 BranchFn = Callable[[Mapping[str, Any], Context, Runtime[Context]], Awaitable[dict[str, Any]]]
 
 
-class MalformedResultError(TypeError):
-    """A service returned something of the wrong shape."""
-
-
-def _never(_: Mapping[str, Any]) -> str | None:
+def never(_: Mapping[str, Any]) -> str | None:
+    """A `skip_if` for a branch that always runs."""
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Branch:
     """One unit of independent work in a tier."""
 
@@ -44,150 +41,77 @@ class Branch:
     """Node name, also the key of its task record."""
     run: BranchFn
     """Calls the service; returns the branch's state update."""
-    default: Callable[[], dict[str, Any]]
-    """The safe update used when the branch fails, times out or is skipped."""
-    check: Callable[[dict[str, Any]], None]
+    default: Mapping[str, Any]
+    """The update given when the branch fails or times out, or its breaker is open (a fresh copy
+    each time). A skipped branch gives none."""
+    check: Callable[[dict[str, Any]], object]
     """Raises `MalformedResultError` when the update has the wrong shape."""
-    skip_reason: Callable[[Mapping[str, Any]], str | None] = _never
-    """Why this run skips the branch (None: it runs)."""
     service: str | None = None
-    """The `Services` slot of the service the branch calls (keys its breaker and latencies)."""
+    """The `Services` slot of the service the branch calls (keys its breaker, latencies and
+    limiter)."""
+    skip_if: Callable[[Mapping[str, Any]], str | None] = never
+    """Why this run skips the branch (None: it runs)."""
+
+    def safe_default(self) -> dict[str, Any]:
+        """A fresh copy of `default`: a caller may change the lists it gets back."""
+        return copy.deepcopy(dict(self.default))
 
 
-def _error(exc: BaseException) -> str:
-    return describe_error(exc)
-
-
-async def run_guarded(
+async def run_branch(
     tier: str, branch: Branch, state: Mapping[str, Any], runtime: Runtime[Context]
 ) -> dict[str, Any]:
-    """Run one branch under the guard; returns its update plus its task record.
+    """Run one branch under the guard; returns its update plus its task record (`tasks`).
 
-    In order: the skip flags; the service's circuit breaker (open: `circuit_open`, at once);
-    the time limit (fixed, or adaptive from recent latencies), which also bounds any wait for a
-    concurrency slot; then the call, its shape check, and the breaker and latency records.
+    Writes `branch_started` and `branch_finished` to the custom stream, and logs a failed or
+    timed-out branch. The time limit is the run's `parallel_timeout_ms` (or adaptive), and it
+    also bounds any wait for a concurrency slot.
     """
     ctx = context_of(runtime)
-    res = ctx.resilience_state
-    write = get_stream_writer()
-    start = time.perf_counter()
+    write = runtime.stream_writer
     write({"event": "branch_started", "tier": tier, "branch": branch.name})
-    error: str | None = None
-    timeout_ms = float(ctx.parallel_timeout_ms)
-    queue_ms = 0.0
-    skip = branch.skip_reason(state)
-    key = service_key(
-        branch.name, ctx.services.brought.get(branch.service or ""), state.get("tenant_id")
-    )
-    if skip is not None:
-        status, update, error = "skipped", branch.default(), skip
-    elif ctx.circuit_breaker and not await res.breakers.allow(key, ctx.breaker_policy):
-        status, update = "circuit_open", branch.default()
-        error = _open_error(await res.breakers.last_error(key))
+    reason = branch.skip_if(state)
+    outcome: Outcome[dict[str, Any]]
+    if reason is not None:
+        outcome = Outcome.skipped(reason, timeout_ms=float(ctx.parallel_timeout_ms))
     else:
-        status, update, error, queue_ms, timeout_ms = await _call(
-            branch, key, state, ctx, runtime, start
+        brought = ctx.services.brought.get(branch.service or "")
+        outcome = await guarded(
+            partial(branch.run, state, ctx, runtime),
+            ctx,
+            timeout_ms=float(ctx.parallel_timeout_ms),
+            service=service_key(branch.name, brought, state.get("tenant_id")),
+            adaptive=ctx.adaptive_timeout,
+            priority=turn_input(state, "priority"),
+            check=branch.check,
         )
-    end = time.perf_counter()
-    duration_ms = round((end - start) * 1000, 3)
-    if status == "ok":
-        await res.latencies.add(key, duration_ms - queue_ms)
-    record = {
-        "status": status,
-        "duration_ms": duration_ms,
-        "error": error,
-        "timeout_ms": timeout_ms,
-        "queue_ms": round(queue_ms, 3),
-        "started": start,
-        "ended": end,
-    }
     write(
         {
             "event": "branch_finished",
             "tier": tier,
             "branch": branch.name,
-            "status": status,
-            "duration_ms": duration_ms,
-            "error": error,
+            "status": outcome.status,
+            "duration_ms": outcome.duration_ms,
+            "error": outcome.error,
         }
     )
-    if status in ("failed", "timed_out"):
+    if outcome.status in ("failed", "timed_out"):
         meta = state.get("metadata") or {}
         log.warning(
             "parallel_branch_failed",
             tier=tier,
             branch=branch.name,
-            status=status,
-            error=error,
-            duration_ms=duration_ms,
+            status=outcome.status,
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
             mode=meta.get("mode"),
             tenant_id=state.get("tenant_id"),
             run_id=meta.get("run_id"),
         )
-    return {**update, "tasks": {branch.name: record}}
-
-
-async def _call(
-    branch: Branch,
-    key: str,
-    state: Mapping[str, Any],
-    ctx: Context,
-    runtime: Runtime[Context],
-    start: float,
-) -> tuple[str, dict[str, Any], str | None, float, float]:
-    """The guarded call: (status, update, error, queue_ms, timeout_ms).
-
-    The breaker hears every outcome, and a probe that ends without one (the run was
-    cancelled) is released in `finally`, so a breaker can never stay wedged half-open.
-    """
-    res = ctx.resilience_state
-    timeout_ms = float(ctx.parallel_timeout_ms)
-    if ctx.adaptive_timeout:
-        timeout_ms = adaptive_timeout_ms(
-            await res.latencies.recent(key),
-            factor=ctx.adaptive_timeout_factor,
-            floor_ms=ctx.adaptive_timeout_floor_ms,
-            ceiling_ms=ctx.parallel_timeout_ms,
-        )
-    queue_ms, error = 0.0, None
-    recorded = False
-    timeout = asyncio.timeout(timeout_ms / 1000)
-    try:
-        try:
-            async with timeout:
-                limiter = res.limiter(key)
-                if limiter is not None:
-                    async with limiter.slot(turn_input(state, "priority")):
-                        queue_ms = (time.perf_counter() - start) * 1000
-                        update = await branch.run(state, ctx, runtime)
-                else:
-                    update = await branch.run(state, ctx, runtime)
-            branch.check(update)
-            status = "ok"
-        except asyncio.CancelledError as exc:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # the run itself is being cancelled: let it go
-            status, update, error = "failed", branch.default(), _error(exc)
-        except Exception as exc:
-            if timeout.expired():
-                status, error = "timed_out", f"no result within {timeout_ms:g} ms"
-            else:
-                status, error = "failed", _error(exc)
-            update = branch.default()
-        if ctx.circuit_breaker:
-            await res.breakers.record(key, status != "ok", ctx.breaker_policy, error)
-        recorded = True
-    finally:
-        if ctx.circuit_breaker and not recorded:
-            await res.breakers.release(key)
-    return status, update, error, queue_ms, timeout_ms
-
-
-def _open_error(last_error: str | None) -> str:
-    if last_error:
-        return f"circuit breaker open; last error: {last_error}"
-    return "circuit breaker open"
+    if outcome.status == "skipped":
+        update: dict[str, Any] = {}
+    else:
+        update = outcome.value if outcome.value is not None else branch.safe_default()
+    return {**update, "tasks": {branch.name: outcome.record()}}
 
 
 def expect_list_of_dicts(

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import structlog
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -22,36 +21,39 @@ from langgraph.runtime import CONFIG_KEY_RUNTIME, Runtime
 from langgraph.types import Command
 
 from parallel_tiers.context import Context, context_of
-from parallel_tiers.tiers.branch import Branch, run_guarded
+from parallel_tiers.logs import get_logger
+from parallel_tiers.resilience.guard import STATUSES
+from parallel_tiers.tiers.branch import Branch, run_branch
 
-log = structlog.get_logger("parallel_tiers")
+log = get_logger()
 
-STATUSES = ("ok", "failed", "timed_out", "skipped", "circuit_open")
 FAN_IN = "fan_in"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Tier:
-    """A tier: its branches, listed once, and how it is named and switched."""
+    """A tier: its branches, listed once, and how it is named, switched and logged."""
 
     name: str
-    """Metadata key and stream-event tier name, e.g. `parallel_tier1`."""
-    event: str
-    """The structlog event logged at fan-in."""
-    setting: str
-    """The context field choosing parallel (True) or sequential (False)."""
+    """Metadata key, stream-event tier name and subgraph name, e.g. `parallel_tier1`."""
     branches: tuple[Branch, ...]
+    """Its branches, in their sequential order."""
+    parallel_setting: str
+    """The context field choosing parallel (True) or sequential (False)."""
+    log_event: str
+    """The event logged at fan-in with the tier's figures."""
     state_schema: type
+    """The subgraph's state: the branches' inputs and outputs and the private `tasks`."""
     output_schema: type
-    input_schema: type | None = None
+    """What the subgraph hands back to its parent."""
 
     def is_parallel(self, ctx: Context) -> bool:
         """Whether this run executes the branches concurrently."""
-        return bool(getattr(ctx, self.setting))
+        return bool(getattr(ctx, self.parallel_setting))
 
 
 def summarize(records: dict[str, dict[str, Any]], *, parallel: bool, end: float) -> dict[str, Any]:
-    """The tier's metadata, measured from its task records (contract shape, DESIGN.md)."""
+    """The tier's metadata, measured from its task records (shape documented in the README)."""
     counts = {s: sum(1 for r in records.values() if r["status"] == s) for s in STATUSES}
     started = [r["started"] for r in records.values()]
     duration_ms = round((end - min(started)) * 1000, 3) if started else 0.0
@@ -85,7 +87,6 @@ def build_tier_graph(tier: Tier) -> CompiledStateGraph[Any, Any, Any, Any]:
     builder: StateGraph[Any, Context, Any, Any] = StateGraph(
         tier.state_schema,
         context_schema=Context,
-        input_schema=tier.input_schema or tier.state_schema,
         output_schema=tier.output_schema,
     )
     names = [b.name for b in tier.branches]
@@ -114,6 +115,8 @@ class _StartRoute(Runnable[Any, list[str]]):
         self.tier, self.names = tier, names
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> list[str]:
+        # LangGraph injects `Runtime` into functions only, and `get_runtime()` finds no config
+        # here when the tier runs as the top graph: read it where LangGraph itself does.
         runtime = ((config or {}).get("configurable") or {}).get(CONFIG_KEY_RUNTIME)
         return self.names if self.tier.is_parallel(context_of(runtime)) else self.names[:1]
 
@@ -130,7 +133,7 @@ async def _branch_node(
     state: dict[str, Any],
     runtime: Runtime[Context],
 ) -> dict[str, Any] | Command[str]:
-    update = await run_guarded(tier.name, branch, state, runtime)
+    update = await run_branch(tier.name, branch, state, runtime)
     if after is None or tier.is_parallel(context_of(runtime)):
         return update
     return Command(update=update, goto=after)  # sequential: hand over to the next branch
@@ -144,7 +147,7 @@ async def _fan_in(tier: Tier, state: dict[str, Any], runtime: Runtime[Context]) 
     meta = state.get("metadata") or {}
     ctx.metrics_recorder.record(tier.name, state.get("tenant_id"), summary)
     log.info(
-        tier.event,
+        tier.log_event,
         **{k: v for k, v in summary.items() if k != "tasks"},
         tasks={n: t["status"] for n, t in summary["tasks"].items()},
         mode=meta.get("mode"),

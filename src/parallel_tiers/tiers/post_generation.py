@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from langgraph.config import get_config
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from parallel_tiers.context import Context
+from parallel_tiers.resilience.guard import MalformedResultError
 from parallel_tiers.state import Tier2Output, Tier2State
-from parallel_tiers.tiers.branch import Branch, MalformedResultError, expect_list_of_dicts
+from parallel_tiers.tiers.branch import Branch, expect_list_of_dicts
 from parallel_tiers.tiers.builder import Tier, build_tier_graph
 
 
@@ -68,17 +68,10 @@ async def cost_tracking(
             completion_text=str(state.get("response") or "") if ok else "",
         )
     if ctx.cost_ledger is not None and isinstance(cost, Mapping):
-        ctx.cost_ledger.add(cost, thread_id=_thread_id(), tenant_id=state.get("tenant_id"))
+        info = getattr(runtime, "execution_info", None)  # None outside a graph run
+        thread = str(info.thread_id) if info is not None and info.thread_id else None
+        ctx.cost_ledger.add(cost, thread_id=thread, tenant_id=state.get("tenant_id"))
     return {"cost_data": dict(cost)}
-
-
-def _thread_id() -> str | None:
-    """The run's checkpointer thread (`configurable.thread_id`), if it has one."""
-    try:
-        thread = (get_config().get("configurable") or {}).get("thread_id")
-    except RuntimeError:  # called outside a graph run
-        return None
-    return str(thread) if thread else None
 
 
 def _check_quality(update: dict[str, Any]) -> None:
@@ -99,27 +92,31 @@ def _check_cost(update: dict[str, Any]) -> None:
 
 TIER2 = Tier(
     name="parallel_tier2",
-    event="parallel_post_generation_completed",
-    setting="enable_parallel_tier2",
     branches=(
         Branch(
-            "quality_scoring",
-            quality_scoring,
-            lambda: {"quality_score": None, "quality_metrics": {}},
-            _check_quality,
+            name="quality_scoring",
+            run=quality_scoring,
+            default={"quality_score": None, "quality_metrics": {}},
+            check=_check_quality,
             service="quality",
         ),
         Branch(
-            "citation_extraction",
-            citation_extraction,
-            lambda: {"citations": []},
-            expect_list_of_dicts("citations", ("index", "document_id", "supported")),
+            name="citation_extraction",
+            run=citation_extraction,
+            default={"citations": []},
+            check=expect_list_of_dicts("citations", ("index", "document_id", "supported")),
             service="citations",
         ),
         Branch(
-            "cost_tracking", cost_tracking, lambda: {"cost_data": {}}, _check_cost, service="cost"
+            name="cost_tracking",
+            run=cost_tracking,
+            default={"cost_data": {}},
+            check=_check_cost,
+            service="cost",
         ),
     ),
+    parallel_setting="enable_parallel_tier2",
+    log_event="parallel_post_generation_completed",
     state_schema=Tier2State,
     output_schema=Tier2Output,
 )

@@ -16,6 +16,7 @@ from parallel_tiers.services.conversation import (
     TitleSearch,
     resolve_topic,
 )
+from parallel_tiers.services.questions import QuestionTypes
 from parallel_tiers.services.retrieval import BM25Retriever, documents_to_results
 from parallel_tiers.state import Tier1Output, Tier1State, turn_input
 from parallel_tiers.tiers.branch import Branch, expect_list_of_dicts
@@ -30,7 +31,9 @@ def earlier_questions(state: Mapping[str, Any]) -> list[str]:
     return asked
 
 
-def resolve_search(state: Mapping[str, Any], retriever: Any = None) -> Resolution:
+def resolve_search(
+    state: Mapping[str, Any], retriever: Any = None, questions: QuestionTypes | None = None
+) -> Resolution:
     """What to search with for the question: the question, or in a chat, its resolution.
 
     A chat question is resolved against the thread's earlier questions
@@ -38,12 +41,13 @@ def resolve_search(state: Mapping[str, Any], retriever: Any = None) -> Resolutio
     "How is it treated? asthma", while "What causes gout?" after it searches as it is. Whether
     a question names a topic is read from the titles `retriever` ranks first for it when it
     is the embedded BM25 index (well under a millisecond a search), from its words otherwise.
+    `questions` are the run's profile's question types (None: the default profile's).
     """
     query = str(state.get("query") or "")
     earlier = earlier_questions(state)
     if not earlier:
         return Resolution(search=query)
-    return resolve_topic(query, earlier, _title_search(retriever))
+    return resolve_topic(query, earlier, _title_search(retriever), questions)
 
 
 def _title_search(retriever: Any) -> TitleSearch:
@@ -64,7 +68,7 @@ async def rag_retrieval(
     question is a follow-up. Generation reads the topic from there.
     """
     retriever = ctx.services.retriever
-    resolution = resolve_search(state, retriever)
+    resolution = resolve_search(state, retriever, ctx.services.profile.questions)
     if isinstance(retriever, BM25Retriever):
         docs = await retriever.ainvoke(resolution.search, k=ctx.retrieval_k)
     else:
@@ -116,35 +120,35 @@ def _no_user(state: Mapping[str, Any]) -> str | None:
 
 TIER1 = Tier(
     name="parallel_tier1",
-    event="parallel_retrieval_completed",
-    setting="enable_parallel_tier1",
     branches=(
         Branch(
-            "rag_retrieval",
-            rag_retrieval,
+            name="rag_retrieval",
+            run=rag_retrieval,
             # a turn without retrieval carries no topic resolved for an earlier one
-            lambda: {"rag_results": [], "metadata": {"retrieval": {}}},
-            expect_list_of_dicts("rag_results", ("id", "title", "content", "score")),
-            _rag_off,
+            default={"rag_results": [], "metadata": {"retrieval": {}}},
+            check=expect_list_of_dicts("rag_results", ("id", "title", "content", "score")),
             service="retriever",
+            skip_if=_rag_off,
         ),
         Branch(
-            "tool_suggestion",
-            tool_suggestion,
-            lambda: {"suggested_tools": []},
-            expect_list_of_dicts("suggested_tools", ("name",)),
-            _tools_off,
+            name="tool_suggestion",
+            run=tool_suggestion,
+            default={"suggested_tools": []},
+            check=expect_list_of_dicts("suggested_tools", ("name",)),
             service="tool_suggester",
+            skip_if=_tools_off,
         ),
         Branch(
-            "memory_retrieval",
-            memory_retrieval,
-            lambda: {"memory": []},
-            expect_list_of_dicts("memory"),
-            _no_user,
+            name="memory_retrieval",
+            run=memory_retrieval,
+            default={"memory": []},
+            check=expect_list_of_dicts("memory"),
             service="memory_store",
+            skip_if=_no_user,
         ),
     ),
+    parallel_setting="enable_parallel_tier1",
+    log_event="parallel_retrieval_completed",
     state_schema=Tier1State,
     output_schema=Tier1Output,
 )

@@ -15,7 +15,9 @@ extractor per built-in tool, so `ToolSuggester` can offer tools with ready argum
 
 Each tool lives in a module named for it: `arithmetic` (the calculator), `units`, `dates`, `bmi`
 and `lookup`;
-the extractors are in `extract` and the suggester in `suggest`. Every public name is
+the extractors are in `extract`, the suggester in `suggest`, and in `access` the rule of which
+tools an expert may use (`allowed_tools`: the registry's, plus the caller's own tools that the
+registry reserves for no expert). Every public name is
 re-exported here, so ``from parallel_tiers.services.tools import ...`` keeps working.
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import BaseTool
 
+from parallel_tiers.services.tools.access import allowed_tools
 from parallel_tiers.services.tools.arithmetic import (
     MAX_EXPONENT,
     MAX_EXPRESSION_CHARS,
@@ -83,6 +86,7 @@ __all__ = [
     "Number",
     "ToolSuggester",
     "UnitConverterInput",
+    "allowed_tools",
     "bmi_calculator",
     "bmi_category",
     "calculate",

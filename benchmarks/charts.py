@@ -1,4 +1,4 @@
-"""PNG charts of a bench report (matplotlib, the `bench` extra), drawn without pyplot.
+"""PNG charts of a bench report (matplotlib, in the `dev` extra), drawn without pyplot.
 
 Figures are built as `matplotlib.figure.Figure` objects, so no GUI backend is ever selected;
 PNGs are written with the Agg renderer.

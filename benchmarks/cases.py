@@ -21,13 +21,27 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
+from langgraph.store.memory import InMemoryStore
 
-from parallel_tiers.bench.fakes import sleeping_context
-from parallel_tiers.bench.harness import pct, stats
+from benchmarks.harness import stats
 from parallel_tiers.context import Context
+from parallel_tiers.metrics import TierMetrics
 from parallel_tiers.modes import build_mode_graph
+from parallel_tiers.resilience import Resilience
 from parallel_tiers.state import InputState, OutputState, State
+from parallel_tiers.stats import percentile
 from parallel_tiers.tiers import TIER1, TIER2, Tier, build_tier1_graph, build_tier2_graph
+from tests.fakes import (
+    Behaviour,
+    FakeCitations,
+    FakeCost,
+    FakeMemoryStore,
+    FakeQuality,
+    FakeRetriever,
+    FakeSuggester,
+    FixedChatModel,
+    doc,
+)
 
 Profile = dict[str, tuple[float, float, float]]
 PROFILES: dict[str, Profile] = {
@@ -51,6 +65,48 @@ RUN_INPUT = {"query": "Is aspirin a blood thinner?", "user_id": "u1", "tenant_id
 Call = Callable[[], Awaitable[Any]]
 ALTERNATIVES = ("asyncio.gather", "RunnableParallel", "bare LangGraph", "bare LangGraph + switch")
 """What the tier graph is compared with (b, c)."""
+PASSAGES = [doc(i, f"Passage {i} about the question.") for i in range(1, 6)]
+"""What the bench's retriever finds."""
+
+
+def sleeping_context(
+    tier1_ms: tuple[float, float, float] = (0, 0, 0),
+    tier2_ms: tuple[float, float, float] = (0, 0, 0),
+    *,
+    parallel: bool = True,
+    hung: str | None = None,
+    **settings: Any,
+) -> Context:
+    """A context whose six tier services wait the given milliseconds, plus a fixed model.
+
+    The services are the test suite's fakes (`tests/fakes.py`): the retriever finds five
+    passages, the suggester suggests nothing, the quality score is 1, the answer cites
+    nothing. `hung` names one branch ("rag_retrieval", ...) whose service never answers.
+    Each context gets its own breaker, latency and metrics state, so runs of one case do not
+    see another's.
+    """
+    waits = (*tier1_ms, *tier2_ms)
+    branches = [b.name for b in (*TIER1.branches, *TIER2.branches)]
+    if hung is not None and hung not in branches:
+        raise ValueError(f"no branch {hung!r}: one of {', '.join(branches)}")
+    act = {
+        name: Behaviour("hang" if name == hung else "ok", delay=ms / 1000)
+        for name, ms in zip(branches, waits, strict=True)
+    }
+    return Context(
+        retriever=FakeRetriever(behaviour=act["rag_retrieval"], docs=PASSAGES),
+        tool_suggester=FakeSuggester(act["tool_suggestion"], suggestions=[]),
+        memory_store=FakeMemoryStore(InMemoryStore(), act["memory_retrieval"]),
+        model=FixedChatModel(),
+        quality=FakeQuality(act["quality_scoring"], score=1.0),
+        citations=FakeCitations(act["citation_extraction"], cites=False),
+        cost=FakeCost(act["cost_tracking"]),
+        enable_parallel_tier1=parallel,
+        enable_parallel_tier2=parallel,
+        resilience=Resilience(),
+        metrics=TierMetrics(),
+        **settings,
+    )
 
 
 def ms(seconds: float) -> float:
@@ -117,9 +173,9 @@ async def tiers(profile_name: str, repeat: int, warmup: int) -> list[dict[str, A
                     "ideal_ms": ideal,
                     "sum_ms": total,
                     "median_ms": round(median, 2),
-                    "p95_ms": round(pct(durations, 0.95), 2),
+                    "p95_ms": round(percentile(durations, 0.95), 2),
                     "median_outer_ms": round(median_outer, 2),
-                    "p95_outer_ms": round(pct(outer, 0.95), 2),
+                    "p95_outer_ms": round(percentile(outer, 0.95), 2),
                     "over_ideal_ms": round(median - ideal, 2),
                     "speedup_vs_sequential": round(
                         statistics.median(m["speedup_vs_sequential"] for m in metas), 3

@@ -1,4 +1,4 @@
-"""Measuring helpers: percentiles, machine description, resident memory, quiet logging."""
+"""Measuring helpers: summary figures, machine description, resident memory, quiet logging."""
 
 from __future__ import annotations
 
@@ -16,24 +16,24 @@ from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import structlog
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    """The `q` quantile (0..1) of `values`, nearest rank; NaN when empty."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+from parallel_tiers.logs import console_handler, logged
+from parallel_tiers.stats import percentile
 
 
 def stats(values: Sequence[float], digits: int = 3) -> dict[str, float]:
-    """Median, p95, p99, min and count of `values`, rounded."""
+    """Median, p95, p99, min and count of `values`, rounded; NaN figures when empty.
+
+    The median is `statistics.median` (the mean of the two middle values of an even count);
+    p95 and p99 are by nearest rank (`parallel_tiers.stats.percentile`), one of the values.
+    """
+    if not values:
+        nan = float("nan")
+        return {"median": nan, "p95": nan, "p99": nan, "min": nan, "n": 0}
     return {
-        "median": round(statistics.median(values), digits) if values else float("nan"),
-        "p95": round(pct(values, 0.95), digits),
-        "p99": round(pct(values, 0.99), digits),
-        "min": round(min(values), digits) if values else float("nan"),
+        "median": round(statistics.median(values), digits),
+        "p95": round(percentile(values, 0.95), digits),
+        "p99": round(percentile(values, 0.99), digits),
+        "min": round(min(values), digits),
         "n": len(values),
     }
 
@@ -98,21 +98,11 @@ def pending_tasks() -> int:
 
 @contextmanager
 def quiet_logging(level: int = logging.WARNING) -> Iterator[None]:
-    """Drop structlog events below `level` (info, by default) and send the rest nowhere.
+    """Drop the package's log events below `level` (info, by default), send the rest nowhere.
 
     The tiers log one info event per fan-in; a real deployment filters or ships them, so the
     bench measures the filtered path. Warnings (a timed-out branch) are still built and
-    rendered, to /dev/null. The previous structlog configuration is restored afterwards.
+    rendered, to /dev/null. The `parallel_tiers` logger is restored afterwards (`logs.logged`).
     """
-    before = structlog.get_config()
-    with open(os.devnull, "w", encoding="utf-8") as sink:
-        structlog.configure(
-            processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
-            wrapper_class=structlog.make_filtering_bound_logger(level),
-            logger_factory=structlog.PrintLoggerFactory(sink),
-            cache_logger_on_first_use=False,
-        )
-        try:
-            yield
-        finally:
-            structlog.configure(**before)
+    with open(os.devnull, "w", encoding="utf-8") as sink, logged(level, console_handler(sink)):
+        yield

@@ -1,4 +1,7 @@
-"""Performance, measured side by side (issue 5): `parallel-tiers bench [--quick] [--out DIR]`.
+"""Performance, measured side by side (issue 5): `python -m benchmarks [--quick] [--out DIR]`.
+
+Run from the repository root (`make bench`, `make bench-quick`); it is not part of the installed
+package, and its services are the test suite's fakes (`tests/fakes.py`).
 
 In one process, with services that wait a fixed time (I/O-like) or answer at once:
 
@@ -26,10 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from parallel_tiers.bench import cases, scale
-from parallel_tiers.bench.cases import PROFILES
-from parallel_tiers.bench.harness import machine, quiet_logging
-from parallel_tiers.bench.report import check_targets, render
+from benchmarks import cases, scale
+from benchmarks.cases import PROFILES
+from benchmarks.harness import machine, quiet_logging
+from benchmarks.report import check_targets, render
 
 LOGGING_NOTE = (
     "structlog filtered at WARNING during the bench: info events (one per tier fan-in) are "
@@ -118,7 +121,7 @@ def load(path: str | Path) -> dict[str, Any]:
 
 def run(quick: bool, repeat: int | None, out: Path | None) -> dict[str, Any]:
     """Run the benchmark, print the tables; with `out`, write bench.json and the PNG charts."""
-    from parallel_tiers.bench import charts
+    from benchmarks import charts
 
     with quiet_logging():
         report = asyncio.run(collect(quick, repeat))
@@ -129,7 +132,7 @@ def run(quick: bool, repeat: int | None, out: Path | None) -> dict[str, Any]:
             report["charts"] = [p.name for p in charts.write(report, out)]
         else:
             report["charts"] = []
-            print("no charts: matplotlib is missing (the `bench` extra installs it)")
+            print("no charts: matplotlib is missing (the `dev` extra installs it)")
         (out / "bench.json").write_text(json.dumps(report, indent=2))
         print(f"wrote {out / 'bench.json'} and {len(report['charts'])} charts")
     return report

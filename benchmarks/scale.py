@@ -11,9 +11,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from parallel_tiers.bench.cases import RUN_INPUT, TIER_INPUTS, ms, run_errors
-from parallel_tiers.bench.fakes import sleeping_context
-from parallel_tiers.bench.harness import pending_tasks, settled_rss_mb, stats
+from benchmarks.cases import RUN_INPUT, TIER_INPUTS, ms, run_errors, sleeping_context
+from benchmarks.harness import pending_tasks, settled_rss_mb, stats
 from parallel_tiers.modes import build_mode_graph
 from parallel_tiers.tiers import build_tier1_graph
 
@@ -169,7 +168,7 @@ async def memory(runs: int, warmup: int, samples: int = 10, batch: int = 50) -> 
 
 
 def _memory_job(runs: int, warmup: int) -> dict[str, Any]:
-    from parallel_tiers.bench.harness import quiet_logging
+    from benchmarks.harness import quiet_logging
 
     with quiet_logging():
         return asyncio.run(memory(runs, warmup))
@@ -195,7 +194,7 @@ def medquad_dir() -> Path | None:
     """
     env = os.environ.get(CORPUS_ENV)
     candidates = [Path(env).parent if env and env.endswith(".jsonl") else Path(env)] if env else []
-    repo = Path(__file__).resolve().parents[3]
+    repo = Path(__file__).resolve().parents[1]
     candidates += [
         Path.cwd().parent / "shared/data/medquad",
         repo.parent / "shared/data/medquad",
