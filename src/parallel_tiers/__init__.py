@@ -7,6 +7,8 @@ Build a mode graph and call it::
     graph = build_mode_graph(2)
     result = await graph.ainvoke({"query": "What are the warning signs of a stroke?"},
                                  context=Context(parallel_timeout_ms=2000))
+
+How the parts fit together: `docs/architecture.md` in the repository.
 """
 
 from parallel_tiers.context import Context

@@ -170,7 +170,6 @@ class Tier1State(TypedDict, total=False):
     enable_tools: bool
     turn: dict[str, Any]
     """This run's per-turn inputs, in a mode graph (`turn_input` reads them)."""
-    selected_agent: dict[str, Any]
     rag_results: list[dict[str, Any]]
     suggested_tools: list[dict[str, Any]]
     memory: list[dict[str, Any]]

@@ -1,6 +1,6 @@
 """The four mode graphs, each wiring the two tier subgraphs around its generation node.
 
-validate_input -> load_agent | select_agent -> tier1 -> approve_tools -> execute_tools
+validate_input -> tier1 -> load_agent | select_agent -> approve_tools -> execute_tools
 -> generate -> tier2 [-> save_turn] -> END
 """
 
@@ -63,8 +63,8 @@ def build_mode_graph(
     builder.add_node("tier2", build_tier2_graph())
     steps = [
         "validate_input",
-        choose,
         "tier1",
+        choose,  # the expert, from the question and what tier 1 retrieved
         "approve_tools",  # then execute_tools, or straight to generate (Command)
         "generate",
         "tier2",

@@ -32,14 +32,12 @@ from parallel_tiers.resilience.guard import (
     guarded,
 )
 from parallel_tiers.services.agents import Agent
-from parallel_tiers.services.conversation import memory_used, prompt_memory
+from parallel_tiers.services.conversation import earlier_questions, memory_used, prompt_memory
 from parallel_tiers.services.generation import build_messages
 from parallel_tiers.services.memory import unsaved_turns
-from parallel_tiers.services.retrieval import BM25Retriever, documents_to_results
 from parallel_tiers.services.tools import allowed_tools
 from parallel_tiers.state import TURN_DEFAULTS, State, turn_input
 from parallel_tiers.threads import checkpointer_of
-from parallel_tiers.tiers.retrieval import earlier_questions
 from parallel_tiers.validation import (
     InvalidInputError,
     check_agent_and_tools,
@@ -167,20 +165,16 @@ def _tools_for(ctx: Context, agent: Agent) -> list[str]:
 async def select_agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Automatic modes: rank the registry against the question; keep ranking and reason.
 
-    When experts own passage sources and the retriever is the embedded BM25 index (in-process,
-    well under a millisecond), its top passages are evidence too. Another retriever, possibly
-    remote, is not called a second time before tier 1: routing then uses domain terms only.
+    Runs after tier 1 and reads what it retrieved: when experts own passage sources, the
+    sources of the top `registry.evidence_k` passages of `rag_results` are evidence too (any
+    retriever; nothing is searched a second time). Without retrieval (`enable_rag=False`, or
+    the branch failed) routing uses the domain terms alone.
     """
     ctx = context_of(runtime)
     registry = ctx.services.agents
-    retriever = ctx.services.retriever
     evidence: list[dict[str, Any]] = []
-    if (
-        registry.uses_sources
-        and isinstance(retriever, BM25Retriever)
-        and turn_input(state, "enable_rag") is not False
-    ):
-        evidence = documents_to_results(retriever.search(state["query"], registry.evidence_k))
+    if registry.uses_sources:
+        evidence = list(state.get("rag_results") or [])[: registry.evidence_k]
     selection = registry.select(state["query"], history=earlier_questions(state), evidence=evidence)
     return {
         "selected_agent": {
@@ -241,11 +235,8 @@ def _approve(calls: list[dict[str, Any]]) -> Command[str]:
 async def execute_tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Run the approved tool calls concurrently, each under the run's timeout."""
     ctx = context_of(runtime)
-    calls = state.get("approved_tools") or []
-    allowed = set((state.get("selected_agent") or {}).get("allowed_tools") or [])
-    results = await asyncio.gather(
-        *(_run_tool(ctx, call) for call in calls if call["name"] in allowed)
-    )
+    calls = state.get("approved_tools") or []  # only what `approve_tools` allowed
+    results = await asyncio.gather(*(_run_tool(ctx, call) for call in calls))
     return {"tool_results": list(results)}
 
 

@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from parallel_tiers.services.questions import QuestionTypes, default_questions, names_title
 from parallel_tiers.services.text import tokenize
@@ -71,6 +71,14 @@ class Resolution:
     def as_metadata(self) -> dict[str, Any]:
         """The resolution as recorded in `metadata["retrieval"]`."""
         return {"search": self.search, "topic": self.topic, "follow_up": self.follow_up}
+
+
+def earlier_questions(state: Mapping[str, Any]) -> list[str]:
+    """The user's earlier questions in a chat thread's state, oldest first (not the current)."""
+    asked = [str(m.content) for m in state.get("messages") or [] if isinstance(m, HumanMessage)]
+    if asked and asked[-1] == state.get("query"):
+        asked = asked[:-1]
+    return asked
 
 
 def refers_back(question: str) -> bool:
@@ -160,6 +168,7 @@ __all__ = [
     "TOPIC_TITLES",
     "Resolution",
     "TitleSearch",
+    "earlier_questions",
     "memory_used",
     "names_topic",
     "prompt_memory",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from langchain_core.messages import HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
@@ -14,6 +13,7 @@ from parallel_tiers.services.conversation import (
     TOPIC_TITLES,
     Resolution,
     TitleSearch,
+    earlier_questions,
     resolve_topic,
 )
 from parallel_tiers.services.questions import QuestionTypes
@@ -21,14 +21,6 @@ from parallel_tiers.services.retrieval import BM25Retriever, documents_to_result
 from parallel_tiers.state import Tier1Output, Tier1State, turn_input
 from parallel_tiers.tiers.branch import Branch, expect_list_of_dicts
 from parallel_tiers.tiers.builder import Tier, build_tier_graph
-
-
-def earlier_questions(state: Mapping[str, Any]) -> list[str]:
-    """The user's earlier questions in a chat thread, oldest first (the current one excluded)."""
-    asked = [str(m.content) for m in state.get("messages") or [] if isinstance(m, HumanMessage)]
-    if asked and asked[-1] == state.get("query"):
-        asked = asked[:-1]
-    return asked
 
 
 def resolve_search(
@@ -82,12 +74,14 @@ async def rag_retrieval(
 async def tool_suggestion(
     state: Mapping[str, Any], ctx: Context, runtime: Runtime[Context]
 ) -> dict[str, Any]:
-    """Rank the tools the selected agent allows against the question."""
+    """Rank the run's tools against the question.
+
+    Every tool is ranked: the expert is chosen after this tier, from what it retrieved, and
+    `approve_tools` keeps the suggestions the expert allows.
+    """
     services = ctx.services
-    agent = state.get("selected_agent") or {}
-    allowed = agent.get("allowed_tools")
     suggestions = await services.tool_suggester.asuggest(
-        str(state.get("query") or ""), list(services.tools.values()), allowed=allowed
+        str(state.get("query") or ""), list(services.tools.values())
     )
     return {"suggested_tools": list(suggestions)}
 
