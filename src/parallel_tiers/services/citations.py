@@ -219,6 +219,39 @@ def work_size(answer: str, documents: Sequence[Mapping[str, Any]]) -> int:
     return size
 
 
+@dataclass(frozen=True)
+class MarkerCheck:
+    """One marker of a sentence, checked against the passage it cites."""
+
+    index: int
+    """The marker's number: `[index]` cites `documents[index - 1]`."""
+    document: Mapping[str, Any] | None
+    """The cited passage; None when the marker is out of range."""
+    supported: bool
+    """Whether the passage supports the sentence (`check_support`)."""
+
+
+def check_markers(
+    sentence: AnswerSentence,
+    documents: Sequence[Mapping[str, Any]],
+    texts: dict[int, str] | None = None,
+) -> list[MarkerCheck]:
+    """Check each marker of `sentence` against its passage: the one support check.
+
+    `texts` caches each cited passage's `passage_text` by marker across the sentences of one
+    answer (the caller passes the same dict for all of them).
+    """
+    texts = {} if texts is None else texts
+    found = []
+    for n in sentence.markers:
+        doc = resolve(n, documents)
+        if doc is not None and n not in texts:
+            texts[n] = passage_text(doc)
+        supported = doc is not None and check_support(sentence.text, texts[n])[0]
+        found.append(MarkerCheck(n, doc, supported))
+    return found
+
+
 def extract_citations(answer: str, documents: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One citation per distinct marker of each answer sentence.
 
@@ -231,30 +264,23 @@ def extract_citations(answer: str, documents: Sequence[Mapping[str, Any]]) -> li
         `quote` (the sentence without markers) and `supported` (see `check_support`).
 
     """
-    citations = []
-    for sentence in answer_sentences(answer):
-        for n in sentence.markers:
-            doc = resolve(n, documents)
-            supported = doc is not None and check_support(sentence.text, passage_text(doc))[0]
-            citations.append(
-                {
-                    "index": n,
-                    "document_id": None if doc is None else doc.get("id"),
-                    "title": None if doc is None else doc.get("title"),
-                    "quote": sentence.text,
-                    "supported": supported,
-                }
-            )
-    return citations
+    texts: dict[int, str] = {}
+    return [
+        {
+            "index": check.index,
+            "document_id": None if check.document is None else check.document.get("id"),
+            "title": None if check.document is None else check.document.get("title"),
+            "quote": sentence.text,
+            "supported": check.supported,
+        }
+        for sentence in answer_sentences(answer)
+        for check in check_markers(sentence, documents, texts)
+    ]
 
 
 def is_supported(sentence: AnswerSentence, documents: Sequence[Mapping[str, Any]]) -> bool:
     """Whether any marker of `sentence` cites a document that supports it."""
-    for n in sentence.markers:
-        doc = resolve(n, documents)
-        if doc is not None and check_support(sentence.text, passage_text(doc))[0]:
-            return True
-    return False
+    return any(check.supported for check in check_markers(sentence, documents))
 
 
 def unsupported_claims(answer: str, documents: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -51,6 +50,7 @@ from parallel_tiers.services.questions import (
     names_title,
 )
 from parallel_tiers.services.text import (
+    bm25_idf,
     clip,
     markers,
     off_loop,
@@ -541,7 +541,7 @@ def _select(
         return [], []
     n = len(candidates)
     df = Counter(t for c in candidates for t in set(c.terms) if t in query)
-    idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in query}
+    idf = {t: bm25_idf(n, df[t]) for t in query}
     avg_len = sum(sum(c.terms.values()) for c in candidates) / n or 1.0
     raw = [_bm25(c.terms, query, idf, avg_len) for c in candidates]
     top_raw = max(raw)

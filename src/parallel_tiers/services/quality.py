@@ -92,10 +92,9 @@ from parallel_tiers.services.citations import (
     INLINE_MAX_CHARS,
     MAX_ANSWER_CHARS,
     answer_sentences,
-    check_support,
+    check_markers,
     is_truncated,
     passage_terms,
-    passage_text,
     resolve,
     work_size,
 )
@@ -144,25 +143,16 @@ def score_answer(
     good_pairs = 0
     grounded = 0
     unsupported = []
-    cited_terms: set[str] = set()
     texts: dict[int, str] = {}  # passage_text by marker, built once
     for sentence in sentences:
-        supported = False
-        for n in sentence.markers:
-            pairs += 1
-            doc = resolve(n, documents)
-            if doc is None:
-                continue
-            if n not in texts:
-                texts[n] = passage_text(doc)
-            text = texts[n]
-            cited_terms.update(passage_terms(text))
-            if check_support(sentence.text, text)[0]:
-                good_pairs += 1
-                supported = True
+        checks = check_markers(sentence, documents, texts)
+        pairs += len(checks)
+        good_pairs += sum(check.supported for check in checks)
+        supported = any(check.supported for check in checks)
         grounded += supported
         if not supported:
             unsupported.append(sentence.text)
+    cited_terms = {t for text in texts.values() for t in passage_terms(text)}
     qt = default_questions() if questions is None else questions
     analysis = qt.analyse_question(query)
     query_terms = set(analysis.focus_terms)

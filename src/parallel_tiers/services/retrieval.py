@@ -78,7 +78,7 @@ from parallel_tiers.services.index import (
     read_index,
 )
 from parallel_tiers.services.questions import QuestionTypes, default_questions
-from parallel_tiers.services.text import tokenize
+from parallel_tiers.services.text import bm25_idf, tokenize
 
 if TYPE_CHECKING:
     from parallel_tiers.profiles import Profile
@@ -330,7 +330,7 @@ def _coverage(index: Any, terms: list[str], n: int) -> np.ndarray:
     for tid in ids:
         start, end = int(indptr[tid]), int(indptr[tid + 1])
         df = end - start
-        idf = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        idf = bm25_idf(n, df)
         out[indices[start:end]] += idf
         total += idf
     return out / total if total > 0 else out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import math
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -195,6 +196,15 @@ def words(text: str) -> list[str]:
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stemmed content words of `text` (stopwords removed)."""
     return list(_stemmer().stemWords(words(text)))
+
+
+def bm25_idf(n: int, df: int) -> float:
+    """BM25's inverse document frequency of a term found in `df` of `n` documents.
+
+    Lucene's form, always positive: the one idf of the retriever's coverage and the offline
+    model's sentence ranking.
+    """
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
 def split_sentences(text: str) -> list[str]:
