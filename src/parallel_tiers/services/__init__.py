@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import BaseTool
-from langgraph.store.base import BaseStore
 
 from parallel_tiers.services.agents import AgentRegistry, load_registry, profile_registry
 from parallel_tiers.services.citations import CitationExtractor
@@ -40,7 +39,6 @@ from parallel_tiers.services.memory import StoreMemory
 from parallel_tiers.services.protocols import (
     CitationService,
     CostService,
-    MemoryStoreLike,
     QualityService,
     ToolSuggesterService,
 )
@@ -70,7 +68,6 @@ class Services:
     tools: dict[str, BaseTool]
     tool_suggester: ToolSuggesterService
     memory: StoreMemory
-    memory_store: BaseStore | MemoryStoreLike | None
     model_spec: Any
     quality: QualityService
     citations: CitationService
@@ -126,7 +123,6 @@ def build_services(ctx: Context) -> Services:
         tools={t.name: t for t in tools},
         tool_suggester=ctx.tool_suggester or ToolSuggester(),
         memory=StoreMemory(),
-        memory_store=ctx.memory_store,
         model_spec=ctx.model or os.environ.get(ENV_MODEL) or None,
         quality=ctx.quality or QualityScorer(profile.questions),
         citations=ctx.citations or CitationExtractor(),
