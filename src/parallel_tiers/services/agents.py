@@ -37,7 +37,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from parallel_tiers.services.text import tokenize
+from parallel_tiers.services.text import bm25_idf, tokenize
 
 if TYPE_CHECKING:
     from parallel_tiers.profiles import Profile
@@ -100,7 +100,7 @@ class AgentRegistry:
         }
         df = Counter(t for profile in self._profiles.values() for t in profile)
         n = len(self.agents)
-        self._idf = {t: math.log(1 + n / c) for t, c in df.items()}
+        self._idf = {t: bm25_idf(n, c) for t, c in df.items()}
 
     @classmethod
     def from_agents(cls, agents: Iterable[Agent], default_id: str | None = None) -> AgentRegistry:
