@@ -2,8 +2,9 @@
 
 Pass it as `graph.ainvoke(inputs, context=Context(...))` from Python, or as the run's `context`
 JSON from LangGraph Studio and the SDK (plain fields only there). Every service field is
-optional: left out, the run uses the embedded offline default (see `services.build_services`),
-built with the run's domain profile (`profile`, see `parallel_tiers.profiles`).
+optional: left out, the run uses the embedded offline default (see
+`services.wiring.build_services`), built with the run's domain profile (`profile`, see
+`parallel_tiers.profiles`).
 """
 
 from __future__ import annotations
@@ -29,14 +30,7 @@ from pydantic_core import core_schema
 from parallel_tiers.metrics import TierMetrics, default_metrics
 from parallel_tiers.profiles import Profile
 from parallel_tiers.resilience import BreakerPolicy, Resilience, default_resilience
-from parallel_tiers.services import (
-    ENV_AGENTS,
-    ENV_INDEX_PATH,
-    ENV_MODEL,
-    ENV_PROFILE,
-    Services,
-    build_services,
-)
+from parallel_tiers.services import ENV_AGENTS, ENV_INDEX_PATH, ENV_MODEL, ENV_PROFILE
 from parallel_tiers.services.agents import AgentRegistry
 from parallel_tiers.services.memory import fallback_store
 from parallel_tiers.services.protocols import (
@@ -47,6 +41,7 @@ from parallel_tiers.services.protocols import (
     QualityService,
     ToolSuggesterService,
 )
+from parallel_tiers.services.wiring import Services, build_services
 
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler

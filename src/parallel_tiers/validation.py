@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, Valida
 from parallel_tiers.context import SLOTS, Context, SettingsModel
 
 if TYPE_CHECKING:
-    from parallel_tiers.services import Services
+    from parallel_tiers.services.wiring import Services
 
 MAX_QUERY_CHARS = 8_000
 """Longest accepted `query`; longer ones are refused (not truncated) with a clear error."""

@@ -38,57 +38,19 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass, field
-from importlib.resources.abc import Traversable
-from pathlib import Path
-from typing import Any
 
+from parallel_tiers.profiles.base import GENERIC, OFF, Profile
+from parallel_tiers.profiles.medical import PROFILE as MEDICAL
 from parallel_tiers.services import ENV_PROFILE
-from parallel_tiers.services.questions import QuestionTypes
+from parallel_tiers.services.question_types import QuestionTypes
 
 DEFAULT_PROFILE = "medical"
 """The profile used when neither `Context.profile` nor `PARALLEL_TIERS_PROFILE` names one."""
-OFF = "none"
-"""The name of the profile without domain knowledge."""
 
 
 class ProfileError(ValueError):
     """A profile name that names no profile, or a module attribute that is not a `Profile`."""
 
-
-@dataclass(frozen=True, eq=False)
-class Profile:
-    """A domain's knowledge: question types, experts, and a bundled knowledge base.
-
-    Compared and hashed by identity (the built-in ones are single objects), so services
-    built for a profile are cached per profile object.
-    """
-
-    name: str
-    """What `metadata["settings"]["profile"]` and the index manifest record."""
-    questions: QuestionTypes = field(default_factory=QuestionTypes)
-    """The question types (`QuestionTypes()`: none)."""
-    agents: Traversable | None = None
-    """The registry JSON of the experts (`agents.py` format); None: one general expert. A
-    path string is taken."""
-    knowledge_base: Traversable | None = None
-    """A JSONL corpus (`corpus.py` format) answered from when no index is given; None: none
-    (an index is then needed). A path string is taken."""
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        for name in ("agents", "knowledge_base"):
-            value: Any = getattr(self, name)
-            if isinstance(value, str | os.PathLike):
-                object.__setattr__(self, name, Path(value))
-
-
-GENERIC = Profile(
-    name=OFF,
-    description="No domain knowledge: no question types, one general expert, no bundled "
-    "knowledge base.",
-)
-"""The profile `none`: the generic core alone."""
 
 BUILTIN = ("medical", OFF)
 """The names of the built-in profiles."""
@@ -113,9 +75,7 @@ def load_profile(spec: Profile | str | None = None) -> Profile:
     if name.lower() == OFF:
         return GENERIC
     if name.lower() == "medical":
-        from parallel_tiers.profiles.medical import PROFILE
-
-        return PROFILE
+        return MEDICAL
     if "." in name or ":" in name:
         return _from_module(name, source)
     raise ProfileError(

@@ -35,12 +35,10 @@ from functools import lru_cache
 from importlib.resources.abc import Traversable
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
+from parallel_tiers.profiles import Profile, default_profile
 from parallel_tiers.services.text import bm25_idf, tokenize
-
-if TYPE_CHECKING:
-    from parallel_tiers.profiles import Profile
 
 KEYWORD_WEIGHT = 1.0
 """Weight of the domain-match share in `AgentRegistry.select`."""
@@ -284,8 +282,6 @@ def load_registry(path: str | PathLike[str] | Traversable | None = None) -> Agen
     experts unless `PARALLEL_TIERS_PROFILE` names another profile; see `profile_registry`).
     """
     if path is None or path == "":
-        from parallel_tiers.profiles import default_profile
-
         return profile_registry(default_profile())
     return _registry_at(Path(path) if isinstance(path, str | PathLike) else path)
 

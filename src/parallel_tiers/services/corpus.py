@@ -45,6 +45,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from parallel_tiers.profiles import default_profile
+
 MAX_PASSAGE_CHARS = 32_000
 """Longest passage indexed whole (characters); a longer one is split into parts this size or
 less. Above MedQuAD's longest passage (26,976 characters), so real passages stay whole; a
@@ -468,8 +470,6 @@ def demo_records() -> list[dict[str, Any]]:
         ValueError: The default profile bundles no knowledge base.
 
     """
-    from parallel_tiers.profiles import default_profile
-
     profile = default_profile()
     if profile.knowledge_base is None:
         raise ValueError(f"profile {profile.name!r} bundles no knowledge base")

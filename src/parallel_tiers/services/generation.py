@@ -661,7 +661,7 @@ class ExtractiveChatModel(BaseChatModel):
     streams word by word and reports approximate token usage, and in `response_metadata`,
     `memory_used`: the numbers of the prompt's memories the answer drew on. It reads questions
     and passages with `questions`, its profile's question types (default: the default
-    profile's; `services.build_services` gives it the run's). Asynchronously, a
+    profile's; `services.wiring.build_services` gives it the run's). Asynchronously, a
     prompt larger than `INLINE_MAX_PROMPT_CHARS` is answered off the event loop
     (`text.off_loop`), and a long answer's stream lets other tasks run every
     `STREAM_YIELD_EVERY` words.

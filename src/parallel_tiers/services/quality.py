@@ -254,7 +254,7 @@ class QualityScorer:
     Args:
         questions: The question types questions are read with (the aspect asked for, the
             topic words, the words that say nothing); default: the default profile's.
-            `services.build_services` gives it the run's profile's.
+            `services.wiring.build_services` gives it the run's profile's.
 
     """
 

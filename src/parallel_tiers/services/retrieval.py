@@ -45,7 +45,7 @@ import time
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import bm25s
 import numpy as np
@@ -57,6 +57,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, InstanceOf
 
+from parallel_tiers.profiles import Profile, load_profile
 from parallel_tiers.services.corpus import (
     MAX_FIELD_CHARS,
     MAX_PASSAGE_CHARS,
@@ -79,9 +80,6 @@ from parallel_tiers.services.index import (
 )
 from parallel_tiers.services.questions import QuestionTypes, default_questions
 from parallel_tiers.services.text import bm25_idf, tokenize
-
-if TYPE_CHECKING:
-    from parallel_tiers.profiles import Profile
 
 TEXT_WEIGHT = 1.0
 """Weight of the normalised BM25 score over title + text."""
@@ -400,8 +398,6 @@ def ingest(
         ProfileError: `profile` names no profile.
 
     """
-    from parallel_tiers.profiles import load_profile
-
     chosen = load_profile(profile)
     start = time.perf_counter()
     target = check_target(index_dir)
@@ -462,8 +458,6 @@ def default_retriever(
             `none`); or the profile names none (`ProfileError`).
 
     """
-    from parallel_tiers.profiles import load_profile
-
     return _default_retriever(index_path or None, load_profile(profile))
 
 

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-from parallel_tiers.profiles import Profile
-from parallel_tiers.services.questions import INFORMATION, INFORMATION_CUE, QuestionTypes
+from parallel_tiers.profiles.base import Profile
+from parallel_tiers.services.question_types import INFORMATION, INFORMATION_CUE, QuestionTypes
 from parallel_tiers.services.text import tokenize
 
 QUESTION_TYPES: tuple[tuple[str, str], ...] = (
