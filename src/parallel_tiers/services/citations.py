@@ -45,8 +45,8 @@ from parallel_tiers.services.text import (
     markers,
     off_loop,
     split_sentences,
-    strip_markers,
     tokenize,
+    without_markers,
 )
 
 FUZZY_THRESHOLD = 90.0
@@ -77,7 +77,6 @@ so up to 4,000 characters it stays under about 4 ms."""
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+\])+")
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?)])")
 # A marker group closed by final punctuation ends a claim, even where pysbd sees no sentence
 # end ("... information [1].) - Next claim [2].").
 _CLAIM_END = re.compile(r"\[\d+\][.!?]+[\"')\]\u201d\u2019]*(\s+)(?=\S)")
@@ -125,7 +124,7 @@ def check_support(claim: str, passage: str) -> tuple[bool, float]:
 
 def claim_text(sentence: str) -> str:
     """`sentence` without its markers (and without the space they leave before punctuation)."""
-    return _SPACE_BEFORE_PUNCT.sub(r"\1", strip_markers(sentence))
+    return without_markers(sentence)
 
 
 @dataclass

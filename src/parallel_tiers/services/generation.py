@@ -55,8 +55,8 @@ from parallel_tiers.services.text import (
     markers,
     off_loop,
     split_sentences,
-    strip_markers,
     tokenize,
+    without_markers,
 )
 
 LOCAL_MODEL = "local:extractive"
@@ -215,8 +215,7 @@ def _render_source(n: int, doc: Mapping[str, Any]) -> str:
 
 def _render_memory(n: int, item: Mapping[str, Any]) -> str:
     question = _one_line(item.get("query"), MAX_MEMORY_CHARS)
-    answer = _one_line(strip_markers(str(item.get("response") or "")), MAX_MEMORY_CHARS)
-    answer = _SPACE_BEFORE_PUNCT.sub(r"\1", answer)
+    answer = _one_line(without_markers(str(item.get("response") or "")), MAX_MEMORY_CHARS)
     return f"- ({n}) User: {question}" + (f" | Assistant: {answer}" if answer else "")
 
 
@@ -586,10 +585,7 @@ def _passage_sentences(content: str) -> tuple[str, ...]:
     # pysbd takes about 1 ms a passage, and the same passages come back across questions.
     # A passage's own footnote markers ("[12]") are dropped so they cannot pass for citations,
     # and list bullets ("- item") are dropped so each quote starts a sentence of its own.
-    sentences = (
-        _SPACE_BEFORE_PUNCT.sub(r"\1", strip_markers(s)) if markers(s) else s
-        for s in split_sentences(content)
-    )
+    sentences = (without_markers(s) if markers(s) else s for s in split_sentences(content))
     return tuple(text for text in (_BULLET.sub("", s) for s in sentences) if text)
 
 
@@ -629,7 +625,6 @@ def _doc_bonuses(
     return bonuses
 
 
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
 _BULLET = re.compile(r"^(?:[-*\u2022]\s+)+")
 _FINAL_PUNCT = re.compile(r"([.!?]+[\"')\]\u201d\u2019]*)$")
 

@@ -438,6 +438,14 @@ def strip_markers(text: str) -> str:
     return re.sub(r"\s+", " ", _MARKER.sub("", text)).strip()
 
 
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?)])")
+
+
+def without_markers(text: str) -> str:
+    """`text` without its markers and without the space they leave before punctuation."""
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", strip_markers(text))
+
+
 def markers(text: str) -> list[int]:
     """The `[n]` citation markers in `text`, in order, duplicates kept."""
     return [int(m) for m in _MARKER.findall(text)]
