@@ -8,9 +8,12 @@ In one process, with services that wait a fixed time (I/O-like) or answer at onc
 a. each tier, parallel vs sequential, at the original latency profile and at a tenth of it;
 b. the same branches under `asyncio.gather` and LangChain's `RunnableParallel`;
 c. a bare LangGraph fan-out of the same shape (no guard, metadata or logging);
-d. a whole mode-2 run with zero-latency services: CPU per run, runs/s, with and without a
-   checkpointer, next to LangGraph's floor for the same graph shape;
-e. 1 to 1,000 runs at once: throughput and latency percentiles;
+d. a whole mode-2 run with zero-latency services: CPU per run next to LangGraph's floor for
+   the same graph shape (`benchmarks.floor`, rebuilt from the compiled graph), with no
+   checkpointer, `InMemorySaver` and `AsyncSqliteSaver`, at the package's durability and at
+   LangGraph's;
+e. 1 to 1,000 runs at once: throughput and latency percentiles; the same zero-latency, package
+   vs floor, with each checkpointer; and garbage-collector settings side by side;
 f. a hung branch under a 100 ms timeout: the overshoot;
 g. resident memory over many runs, and asyncio tasks left pending;
 h. the default retriever's query latency on 1k, 10k and all MedQuAD passages.
@@ -53,6 +56,8 @@ def plan(quick: bool, repeat: int | None) -> dict[str, Any]:
             "overhead_profiles": {"zero": 10 * n, "original/10": n},
             "mode_rounds": 10 * n,
             "concurrency": {"levels": [1, 10, 100], "min_runs": 10},
+            "throughput": {"levels": [1, 10, 100], "min_runs": 20},
+            "gc": {"levels": [100], "min_runs": 100},
             "timeouts": {"repeat": max(n, 5), "concurrent": 10},
             "memory": {"runs": 300, "warmup": 50},
             "retrieval": {"sizes": [1_000, 10_000], "queries": 30},
@@ -64,6 +69,8 @@ def plan(quick: bool, repeat: int | None) -> dict[str, Any]:
         "overhead_profiles": {"zero": 10 * n, "original/10": 3 * n},
         "mode_rounds": 15 * n,
         "concurrency": {"levels": [1, 10, 100, 1_000], "min_runs": 100},
+        "throughput": {"levels": [1, 10, 100, 1_000], "min_runs": 100},
+        "gc": {"levels": [100, 1_000], "min_runs": 300},
         "timeouts": {"repeat": 2 * n, "concurrent": 100},
         "memory": {"runs": 10_000, "warmup": 200},
         "retrieval": {"sizes": [1_000, 10_000, None], "queries": 200},
@@ -96,9 +103,15 @@ async def collect(quick: bool, repeat: int | None, progress: bool = True) -> dic
     for name, rounds in p["overhead_profiles"].items():
         report["overhead"] += await cases.overhead(name, rounds, max(p["warmup"], rounds // 10))
     step("d. a whole mode run, zero-latency services")
-    report["mode_run"] = await cases.mode_run(p["mode_rounds"], max(10, p["mode_rounds"] // 10))
+    mode = await cases.mode_run(p["mode_rounds"], max(10, p["mode_rounds"] // 10))
+    report["mode_run"] = mode.pop("rows")
+    report["floor_ratio"] = mode
     step("e. concurrency")
     report["concurrency"] = await scale.concurrency(delay_ms=20, **p["concurrency"])
+    step("e2. package vs floor at once, zero-latency services, with and without a checkpointer")
+    report["throughput"] = await scale.throughput(**p["throughput"])
+    step("e3. garbage-collector settings")
+    report["gc"] = await scale.gc_variants(**p["gc"])
     step("f. timeouts")
     report["timeouts"] = await scale.timeouts(**p["timeouts"])
     step("g. memory")

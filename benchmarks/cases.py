@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from functools import partial
-from itertools import pairwise
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,14 +24,16 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.store.memory import InMemoryStore
+from langgraph.types import Durability
 
+from benchmarks.floor import floor_of, trace_run
 from benchmarks.harness import stats
 from parallel_tiers.context import Context
 from parallel_tiers.metrics import TierMetrics
 from parallel_tiers.modes import build_mode_graph
 from parallel_tiers.resilience import Resilience
-from parallel_tiers.state import InputState, OutputState, State
 from parallel_tiers.stats import percentile
+from parallel_tiers.threads import DURABILITY
 from parallel_tiers.tiers import TIER1, TIER2, Tier, build_tier1_graph, build_tier2_graph
 from tests.fakes import (
     Behaviour,
@@ -331,49 +335,119 @@ async def overhead(profile_name: str, repeat: int, warmup: int) -> list[dict[str
 # --- d. a whole mode run with zero-latency services -------------------------------------------
 
 
-def floor_graph() -> CompiledStateGraph[Any, Any, Any, Any]:
-    """LangGraph's own floor for a mode-2 run.
+async def floor_graph(
+    graph: CompiledStateGraph[Any, Any, Any, Any] | None = None, **compile_kwargs: Any
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """LangGraph's own floor for a mode-2 run (`benchmarks.floor`).
 
-    The same nodes, edges, subgraphs and state schemas as `build_mode_graph(2)`, every node a
-    no-op returning no update.
+    `graph`'s (default `build_mode_graph(2)`) nodes, edges, routes, subgraphs and state schemas,
+    rebuilt from its builder with every node a no-op, taking the path of one zero-latency run.
     """
+    graph = graph or build_mode_graph(2)
+    trace = await trace_run(graph, RUN_INPUT, context=sleeping_context())
+    return floor_of(graph, trace, name=f"floor_of_{graph.name}", **compile_kwargs)
 
-    async def noop(state: Any) -> dict[str, Any]:
-        return {}
 
-    def tier_graph(tier: Tier) -> Any:
-        builder: StateGraph[Any, Any, Any, Any] = StateGraph(
-            tier.state_schema, output_schema=tier.output_schema
+SAVERS = ("none", "memory", "sqlite")
+"""The checkpointers compared: none, `InMemorySaver`, `AsyncSqliteSaver` on a file."""
+
+
+@asynccontextmanager
+async def savers(folder: Path) -> AsyncIterator[dict[str, Any]]:
+    """One checkpointer of each kind in `SAVERS` (None for "none"); SQLite in `folder`."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    async with AsyncSqliteSaver.from_conn_string(str(folder / "bench.sqlite")) as sqlite:
+        await sqlite.setup()
+        yield {"none": None, "memory": InMemorySaver(), "sqlite": sqlite}
+
+
+def runner(
+    graph: Any, saver: Any, durability: Durability | None = None, ctx: Context | None = None
+) -> Call:
+    """One mode-2 run of `graph` (a new thread each time when it has a checkpointer).
+
+    `durability` None: the graph's default (a mode graph: `threads.DURABILITY`; a plain
+    compiled graph: LangGraph's "async").
+    """
+    ctx = ctx or sleeping_context()
+    if saver is None:
+        return partial(graph.ainvoke, RUN_INPUT, context=ctx)
+
+    async def call() -> Any:
+        config: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4().hex}}
+        return await graph.ainvoke(RUN_INPUT, config=config, context=ctx, durability=durability)
+
+    return call
+
+
+PACKAGE, FLOOR = "mode 2", "LangGraph floor"
+"""Variant names of the package's mode-2 graph and its floor (same shape, no-op nodes)."""
+
+
+async def mode_run(repeat: int, warmup: int) -> dict[str, Any]:
+    """CPU ms and runs/s of a mode-2 run with every service answering at once.
+
+    The package's graph next to LangGraph's floor for the same shape; both with no
+    checkpointer, with `InMemorySaver` and with `AsyncSqliteSaver`, each at the package's
+    default durability (`threads.DURABILITY`) and at LangGraph's ("async"). Ratios and
+    overheads are medians of per-round ratios / differences.
+    """
+    ctx = sleeping_context()
+    with tempfile.TemporaryDirectory() as tmp:
+        async with savers(Path(tmp)) as kinds:
+            variants: dict[str, Call] = {}
+            for kind, saver in kinds.items():
+                package = build_mode_graph(2, checkpointer=saver)
+                floor = await floor_graph(build_mode_graph(2), checkpointer=saver)
+                durabilities: tuple[Durability | None, ...] = (
+                    (None,) if saver is None else (DURABILITY, "async")
+                )
+                for durability in durabilities:
+                    suffix = "" if saver is None else f" + {kind}, durability={durability}"
+                    variants[PACKAGE + suffix] = runner(package, saver, durability, ctx)
+                    variants[FLOOR + suffix] = runner(floor, saver, durability, ctx)
+            samples = await interleaved(variants, repeat, warmup)
+    rows = []
+    plain_cpu = {n: [c for _, c, _ in samples[n]] for n in (PACKAGE, FLOOR)}
+    for name, runs in samples.items():
+        walls, cpus = [w for w, _, _ in runs], [c for _, c, _ in runs]
+        graph = PACKAGE if name.startswith(PACKAGE) else FLOOR
+        saver_kind = "none"
+        durability_name: str | None = None
+        if " + " in name:
+            saver_kind, durability_name = name.split(" + ", 1)[1].split(", durability=")
+        rows.append(
+            {
+                "variant": name,
+                "graph": graph,
+                "checkpointer": saver_kind,
+                "durability": durability_name,
+                "cpu_ms": stats(cpus),
+                "wall_ms": stats(walls),
+                "runs_per_s": round(len(walls) / (sum(walls) / 1000), 1),
+                "checkpointer_cpu_ms": None
+                if saver_kind == "none"
+                else round(
+                    statistics.median(a - b for a, b in zip(cpus, plain_cpu[graph], strict=True)),
+                    3,
+                ),
+                "errors": 0 if graph == FLOOR else sum(run_errors(o) for *_, o in runs),
+                "runs": len(runs),
+            }
         )
-        names = [b.name for b in tier.branches]
-        for name in names:
-            builder.add_node(name, noop)
-            builder.add_edge(START, name)
-        builder.add_node("fan_in", noop)
-        builder.add_edge(names, "fan_in")
-        builder.add_edge("fan_in", END)
-        return builder.compile(name=tier.name)
-
-    builder: StateGraph[Any, Any, Any, Any] = StateGraph(
-        State, context_schema=Context, input_schema=InputState, output_schema=OutputState
-    )
-    steps = [
-        "validate_input",
-        "select_agent",
-        "tier1",
-        "approve_tools",
-        "execute_tools",
-        "generate",
-        "tier2",
-    ]
-    for step in steps:
-        tier = {"tier1": TIER1, "tier2": TIER2}.get(step)
-        builder.add_node(step, tier_graph(tier) if tier else noop)
-    builder.add_edge(START, steps[0])
-    for current, following in pairwise(steps):
-        builder.add_edge(current, following)
-    builder.add_edge(steps[-1], END)
-    return builder.compile()
+    package_cpu, floor_cpu = plain_cpu[PACKAGE], plain_cpu[FLOOR]
+    return {
+        "rows": rows,
+        "durability_default": DURABILITY,
+        "cpu_ratio": round(statistics.median(package_cpu) / statistics.median(floor_cpu), 3),
+        "cpu_ratio_paired": round(
+            statistics.median(a / b for a, b in zip(package_cpu, floor_cpu, strict=True)), 3
+        ),
+        "cpu_over_floor_ms": round(
+            statistics.median(a - b for a, b in zip(package_cpu, floor_cpu, strict=True)), 3
+        ),
+    }
 
 
 def run_errors(out: Any) -> int:
@@ -383,41 +457,3 @@ def run_errors(out: Any) -> int:
         (meta.get(t) or {}).get("failed_tasks", 0) + (meta.get(t) or {}).get("timed_out_tasks", 0)
         for t in ("parallel_tier1", "parallel_tier2")
     ) + (1 if isinstance(out, dict) and out.get("error") else 0)
-
-
-async def mode_run(repeat: int, warmup: int) -> list[dict[str, Any]]:
-    """CPU ms and runs/s of a mode-2 run with every service answering at once.
-
-    With and without a checkpointer, next to LangGraph's floor for the same graph shape.
-    """
-    ctx = sleeping_context()
-    plain = build_mode_graph(2)
-    saved = build_mode_graph(2, checkpointer=InMemorySaver())
-    floor = floor_graph()
-
-    async def with_checkpointer() -> Any:
-        config: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4().hex}}
-        return await saved.ainvoke(RUN_INPUT, config=config, context=ctx)
-
-    variants: dict[str, Call] = {
-        "mode 2": partial(plain.ainvoke, RUN_INPUT, context=ctx),
-        "mode 2 + InMemorySaver": with_checkpointer,
-        "LangGraph floor (same shape, no-op nodes)": partial(floor.ainvoke, RUN_INPUT, context=ctx),
-    }
-    samples = await interleaved(variants, repeat, warmup)
-    rows = []
-    for name, runs in samples.items():
-        walls, cpus = [w for w, _, _ in runs], [c for _, c, _ in runs]
-        rows.append(
-            {
-                "variant": name,
-                "cpu_ms": stats(cpus),
-                "wall_ms": stats(walls),
-                "runs_per_s": round(len(walls) / (sum(walls) / 1000), 1),
-                "errors": 0
-                if name.startswith("LangGraph")
-                else sum(run_errors(o) for *_, o in runs),
-                "runs": len(runs),
-            }
-        )
-    return rows

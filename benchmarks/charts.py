@@ -122,11 +122,12 @@ def concurrency_figure(report: dict[str, Any]) -> Any:
 def mode_figure(report: dict[str, Any]) -> Any:
     """CPU per mode run: LangGraph's floor, this package, with a checkpointer."""
     rows = report["mode_run"]
-    fig = _figure(6, 3.5)
+    fig = _figure(7, 1.5 + 0.35 * len(rows))
     ax = fig.subplots()
     names = [r["variant"] for r in rows]
     values = [r["cpu_ms"]["median"] for r in rows]
-    ax.barh(names, values, color=["#1f77b4", "#ff7f0e", "#7f7f7f"][: len(rows)])
+    colors = ["#7f7f7f" if r.get("graph") == "LangGraph floor" else "#1f77b4" for r in rows]
+    ax.barh(names, values, color=colors)
     for y, v in enumerate(values):
         ax.annotate(f"{v:.2f}", (v, y), va="center", fontsize=8)
     ax.axvline(5.0, color="red", linestyle="--", linewidth=1, label="target 5 ms")

@@ -14,6 +14,9 @@ TARGETS = {
     "runs_per_s": 250.0,
     "timeout_overshoot_p99_ms": 10.0,
     "memory_growth_mb": 10.0,
+    "floor_cpu_ratio": 1.15,
+    "checkpointer_ms": 1.0,
+    "floor_runs_per_s_ratio": 0.85,
 }
 """The issue's targets (2 cores, as measured by this benchmark)."""
 
@@ -91,6 +94,7 @@ def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 plain["runs_per_s"] >= t["runs_per_s"],
             )
         )
+    out += issue13_targets(report)
     top = max(report["concurrency"], key=lambda r: r["concurrency"], default=None)
     if top:
         out.append(
@@ -129,6 +133,48 @@ def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "0",
                 f"{mem['pending_tasks_after']} (after 100 ms: {mem['pending_tasks_after_100ms']})",
                 mem["pending_tasks_after"] == 0,
+            )
+        )
+    return out
+
+
+def issue13_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 13's targets: the package against LangGraph's floor measured in the same run."""
+    t = TARGETS
+    out = []
+    ratio = report.get("floor_ratio")
+    if ratio:
+        out.append(
+            _target(
+                "mode 2 CPU per run / LangGraph floor of the same shape",
+                f"<= {t['floor_cpu_ratio']}",
+                f"{ratio['cpu_ratio']:.2f} (+{ratio['cpu_over_floor_ms']:.2f} ms a run)",
+                ratio["cpu_ratio"] <= t["floor_cpu_ratio"],
+            )
+        )
+    default = ratio["durability_default"] if ratio else None
+    for r in report["mode_run"]:
+        if r.get("graph") == "mode 2" and r.get("checkpointer") == "memory":
+            if r["durability"] != default:
+                continue
+            out.append(
+                _target(
+                    f"InMemorySaver overhead per mode-2 run (durability={default})",
+                    f"<= {t['checkpointer_ms']:g} ms",
+                    f"{r['checkpointer_cpu_ms']:.2f} ms CPU",
+                    r["checkpointer_cpu_ms"] <= t["checkpointer_ms"],
+                )
+            )
+    by = {(r["variant"], r["concurrency"]): r for r in report.get("throughput", [])}
+    ours, floor = by.get(("mode 2", 100)), by.get(("LangGraph floor", 100))
+    if ours and floor:
+        share = ours["runs_per_s"] / floor["runs_per_s"]
+        out.append(
+            _target(
+                "runs/s at 100 concurrent, zero latency, vs the floor",
+                f">= {t['floor_runs_per_s_ratio']} x floor",
+                f"{share:.2f} ({ours['runs_per_s']:.0f} vs {floor['runs_per_s']:.0f} runs/s)",
+                share >= t["floor_runs_per_s_ratio"],
             )
         )
     return out
@@ -231,12 +277,13 @@ def render_overhead(rows: list[dict[str, Any]]) -> str:
 def render_mode(rows: list[dict[str, Any]]) -> str:
     """Table d: a whole mode run with zero-latency services."""
     return _table(
-        ["variant", "CPU ms p50", "CPU ms p95", "wall ms p50", "runs/s", "errors"],
+        ["variant", "CPU ms p50", "CPU ms p95", "+ckpt ms", "wall ms p50", "runs/s", "errors"],
         [
             [
                 r["variant"],
                 _f(r["cpu_ms"]["median"], 3),
                 _f(r["cpu_ms"]["p95"], 3),
+                _f(r.get("checkpointer_cpu_ms"), 3),
                 _f(r["wall_ms"]["median"], 3),
                 _f(r["runs_per_s"], 0),
                 r["errors"],
@@ -244,6 +291,74 @@ def render_mode(rows: list[dict[str, Any]]) -> str:
             for r in rows
         ],
     )
+
+
+def render_ratio(ratio: dict[str, Any] | None) -> str:
+    """The package against its floor, CPU per run."""
+    if not ratio:
+        return "(no floor measured)"
+    return (
+        f"mode 2 CPU per run / LangGraph floor: {ratio['cpu_ratio']:.2f} (medians; median of "
+        f"per-round ratios {ratio['cpu_ratio_paired']:.2f}); the package adds "
+        f"{ratio['cpu_over_floor_ms']:.2f} ms a run. Default durability of checkpointed runs: "
+        f"{ratio['durability_default']!r}."
+    )
+
+
+def render_throughput(rows: list[dict[str, Any]]) -> str:
+    """Table e2: runs/s, package vs floor, by checkpointer and runs at once."""
+    if not rows:
+        return "(not measured)"
+    levels = sorted({r["concurrency"] for r in rows})
+    names = list(dict.fromkeys(r["variant"] for r in rows))
+    by = {(r["variant"], r["concurrency"]): r for r in rows}
+    table = []
+    for name in names:
+        cells = [name]
+        for level in levels:
+            r = by.get((name, level))
+            cells.append("-" if r is None else f"{r['runs_per_s']:.0f}")
+        cells.append(_f(by[(name, levels[0])]["cpu_ms_per_run"], 2))
+        table.append(cells)
+    for name in names:
+        if name.startswith("mode 2"):
+            floor = name.replace("mode 2", "LangGraph floor", 1)
+            cells = [f"{name} / floor"]
+            for level in levels:
+                a, b = by.get((name, level)), by.get((floor, level))
+                cells.append("-" if not (a and b) else f"{a['runs_per_s'] / b['runs_per_s']:.2f}")
+            cells.append("")
+            table.append(cells)
+    errors = sum(r["errors"] for r in rows)
+    return (
+        _table(["runs/s at once", *[f"{level:,}" for level in levels], "CPU ms/run @1"], table)
+        + f"\n(errors: {errors})"
+    )
+
+
+def render_gc(rows: list[dict[str, Any]]) -> str:
+    """Table e3: runs/s under each GC setting."""
+    if not rows:
+        return "(not measured)"
+    levels = sorted({r["concurrency"] for r in rows})
+    names = list(dict.fromkeys(r["variant"] for r in rows))
+    by = {(r["variant"], r["concurrency"]): r for r in rows}
+    base = names[0]
+    table = []
+    for name in names:
+        cells = [name]
+        for level in levels:
+            r, b = by[(name, level)], by[(base, level)]
+            cells += [
+                f"{r['runs_per_s']:.0f}",
+                f"{r['runs_per_s'] / b['runs_per_s']:.2f}",
+                _f(r["cpu_ms_per_run"], 2),
+            ]
+        table.append(cells)
+    head = ["GC setting"]
+    for level in levels:
+        head += [f"runs/s @{level:,}", "x default", "CPU ms/run"]
+    return _table(head, table)
 
 
 def render_concurrency(rows: list[dict[str, Any]]) -> str:
@@ -368,11 +483,18 @@ def render(report: dict[str, Any]) -> str:
         "## b, c. the same branches: asyncio.gather, RunnableParallel, bare LangGraph "
         "(+ the parallel/sequential switch), this package",
         render_overhead(report["overhead"]),
-        "## d. a whole mode-2 run, every service answering at once",
+        "## d. a whole mode-2 run, every service answering at once (checkpointed: a new "
+        "thread per run; +ckpt = CPU the checkpointer adds, median of paired rounds)",
+        render_ratio(report.get("floor_ratio")),
         render_mode(report["mode_run"]),
         "## e. runs at once (mode 2, every branch waiting "
         f"{report['concurrency'][0]['branch_wait_ms'] if report['concurrency'] else '?'} ms)",
         render_concurrency(report["concurrency"]),
+        "## e2. runs at once, zero-latency services: the package vs LangGraph's floor "
+        "(checkpointed at the package's default durability, the floor too)",
+        render_throughput(report.get("throughput", [])),
+        "## e3. garbage-collector settings (mode 2, zero latency, no checkpointer, interleaved)",
+        render_gc(report.get("gc", [])),
         "## f. a hung branch under the timeout: overshoot past it (ms)",
         render_timeouts(report["timeouts"]),
         "## g. memory",

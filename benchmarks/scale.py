@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
+import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cases import RUN_INPUT, TIER_INPUTS, ms, run_errors, sleeping_context
+from benchmarks.cases import (
+    FLOOR,
+    PACKAGE,
+    RUN_INPUT,
+    TIER_INPUTS,
+    Call,
+    floor_graph,
+    ms,
+    run_errors,
+    runner,
+    savers,
+    sleeping_context,
+)
 from benchmarks.harness import pending_tasks, settled_rss_mb, stats
 from parallel_tiers.modes import build_mode_graph
+from parallel_tiers.threads import DURABILITY
 from parallel_tiers.tiers import build_tier1_graph
+from parallel_tiers.tuning import GC_THRESHOLD
 
 CORPUS_ENV = "PARALLEL_TIERS_MEDQUAD"
 """Environment variable naming the MedQuAD corpus.jsonl (else ../shared/data/medquad)."""
@@ -70,6 +87,132 @@ async def concurrency(levels: list[int], min_runs: int, delay_ms: float) -> list
                 "runs_with_failed_branches": degraded,
             }
         )
+    return rows
+
+
+# --- e2. package vs floor at once; e3. garbage-collector settings -----------------------------
+
+
+async def _batch(call: Call, level: int) -> tuple[float, float, int]:
+    """Wall s and CPU s of `level` runs of `call` started at once; errors."""
+    cpu0, start = time.process_time(), time.perf_counter()
+    done = await asyncio.gather(*(call() for _ in range(level)), return_exceptions=True)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    errors = sum(1 for d in done if isinstance(d, BaseException) or run_errors(d))
+    return wall, cpu, errors
+
+
+async def _rounds(
+    variants: dict[str, tuple[Call, Callable[[], Any], Callable[[], Any]]],
+    level: int,
+    min_runs: int,
+) -> list[dict[str, Any]]:
+    """Batches of `level` runs, each variant once per round (order rotated), until `min_runs`.
+
+    Each variant is (call, enter, leave): `enter` before and `leave` after its batch (a GC
+    setting); a full collection before every batch, so each starts from the same heap.
+    """
+    names = list(variants)
+    totals = {n: [0.0, 0.0, 0, 0] for n in names}  # wall s, cpu s, runs, errors
+    for i in range(max(1, -(-min_runs // level))):
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
+            call, enter, leave = variants[name]
+            gc.collect()
+            enter()
+            try:
+                wall, cpu, errors = await _batch(call, level)
+            finally:
+                leave()
+            t = totals[name]
+            t[0] += wall
+            t[1] += cpu
+            t[2] += level
+            t[3] += errors
+    return [
+        {
+            "variant": n,
+            "concurrency": level,
+            "runs": int(t[2]),
+            "runs_per_s": round(t[2] / t[0], 1),
+            "cpu_ms_per_run": round(ms(t[1]) / t[2], 3),
+            "errors": int(t[3]),
+        }
+        for n, t in totals.items()
+    ]
+
+
+def _nothing() -> None:
+    return None
+
+
+async def throughput(levels: list[int], min_runs: int) -> list[dict[str, Any]]:
+    """Runs/s of mode 2 and its LangGraph floor, `level` zero-latency runs at once.
+
+    Without a checkpointer, with `InMemorySaver` and with `AsyncSqliteSaver`, at the package's
+    default durability (the floor gets the same one); interleaved, default GC settings.
+    """
+    ctx = sleeping_context()
+    with tempfile.TemporaryDirectory() as tmp:
+        async with savers(Path(tmp)) as kinds:
+            calls: dict[str, Call] = {}
+            for kind, saver in kinds.items():
+                suffix = "" if saver is None else f" + {kind}"
+                package = build_mode_graph(2, checkpointer=saver)
+                floor = await floor_graph(build_mode_graph(2), checkpointer=saver)
+                durability = None if saver is None else DURABILITY
+                calls[PACKAGE + suffix] = runner(package, saver, durability, ctx)
+                calls[FLOOR + suffix] = runner(floor, saver, durability, ctx)
+            for call in calls.values():  # warm-up
+                await asyncio.gather(*(call() for _ in range(5)))
+            rows = []
+            for level in levels:
+                variants = {n: (c, _nothing, _nothing) for n, c in calls.items()}
+                rows += await _rounds(variants, level, min_runs)
+    return rows
+
+
+def gc_settings() -> dict[str, tuple[Callable[[], Any], Callable[[], Any]]]:
+    """The compared GC settings: (apply, restore) of each."""
+    default = gc.get_threshold()
+
+    def threshold(*values: int) -> tuple[Callable[[], Any], Callable[[], Any]]:
+        return (lambda: gc.set_threshold(*values)), (lambda: gc.set_threshold(*default))
+
+    def frozen(*values: int) -> tuple[Callable[[], Any], Callable[[], Any]]:
+        def enter() -> None:
+            gc.freeze()
+            if values:
+                gc.set_threshold(*values)
+
+        def leave() -> None:
+            gc.set_threshold(*default)
+            gc.unfreeze()
+
+        return enter, leave
+
+    return {
+        f"default {default}": (_nothing, _nothing),
+        "set_threshold(10_000, 10, 10)": threshold(10_000, 10, 10),
+        f"set_threshold{GC_THRESHOLD} = tune_gc()": threshold(*GC_THRESHOLD),
+        "freeze() after warm-up": frozen(),
+        "freeze() + set_threshold(10_000, 10, 10)": frozen(10_000, 10, 10),
+    }
+
+
+async def gc_variants(levels: list[int], min_runs: int) -> list[dict[str, Any]]:
+    """Runs/s of zero-latency mode-2 runs, `level` at once, under each GC setting, interleaved.
+
+    No checkpointer. `freeze` variants freeze the heap as it is after the warm-up (graphs,
+    services, this process's earlier cases) for their batch, as `tune_gc()` does after start-up.
+    """
+    ctx = sleeping_context()
+    call = runner(build_mode_graph(2), None, None, ctx)
+    await asyncio.gather(*(call() for _ in range(20)))  # warm-up
+    rows = []
+    for level in levels:
+        variants = {n: (call, enter, leave) for n, (enter, leave) in gc_settings().items()}
+        rows += await _rounds(variants, level, min_runs)
     return rows
 
 

@@ -15,6 +15,7 @@ from parallel_tiers.context import Context
 from parallel_tiers.modes import MODES, build_mode_graph
 from parallel_tiers.threads import ThreadBusyError
 from parallel_tiers.tiers import build_tier1_graph, build_tier2_graph
+from parallel_tiers.tuning import tune_gc
 from parallel_tiers.validation import MAX_QUERY_CHARS, InvalidInputError
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "build_mode_graph",
     "build_tier1_graph",
     "build_tier2_graph",
+    "tune_gc",
 ]
 __version__ = "0.1.0"

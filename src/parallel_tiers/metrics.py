@@ -103,12 +103,16 @@ class TierMetrics:
         """Add one tier run, as summarised in its metadata."""
         with self._lock:
             tenant = self._label(tenant)
-            stats = self.tiers.setdefault((tier, tenant), TierStats())
+            stats = self.tiers.get((tier, tenant))
+            if stats is None:  # (no `setdefault`: it would build the stats on every run)
+                stats = self.tiers[(tier, tenant)] = TierStats()
             stats.runs += 1
             stats.duration.observe(summary["duration_ms"] / 1000)
             stats.speedups.append(summary["speedup_vs_sequential"])
             for name, task in summary["tasks"].items():
-                branch = self.branches.setdefault((tier, name, tenant), BranchStats())
+                branch = self.branches.get((tier, name, tenant))
+                if branch is None:
+                    branch = self.branches[(tier, name, tenant)] = BranchStats()
                 branch.statuses[task["status"]] = branch.statuses.get(task["status"], 0) + 1
                 if task["status"] not in ("skipped", "circuit_open"):
                     branch.duration.observe(task["duration_ms"] / 1000)

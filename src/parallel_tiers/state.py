@@ -152,8 +152,6 @@ class State(OutputState, total=False):
 
     turn: dict[str, Any]
     """This run's per-turn inputs, defaults filled in (written by `validate_input` each run)."""
-    approved_tools: list[dict[str, Any]]
-    """Tool calls cleared to run (suggestions the agent allows and the caller confirmed)."""
     generation: dict[str, Any]
     """What tier 2 needs from generation: `model`, `usage`, `prompt`, `duration_ms`."""
 

@@ -101,7 +101,7 @@ async def test_manual_mode_interrupts_for_tool_approval_and_resumes(
     inputs = {"query": WARFARIN, "agent_id": "medicines_supplements"}
     await client.runs.wait(thread_id, "mode1_manual", input=inputs)
     state = await client.threads.get_state(thread_id)
-    assert state["next"] == ["approve_tools"]
+    assert state["next"] == ["generate"]
     (pause,) = state["interrupts"]
     assert pause["value"]["type"] == "tool_approval"
     assert "calculator" in [s["name"] for s in pause["value"]["suggested_tools"]]

@@ -37,7 +37,7 @@ async def test_consent_to_run_a_tool_is_never_inherited_by_the_next_turn() -> No
     assert tools_run(first) == ["calculator"]
     second = await graph.ainvoke({"query": ARITHMETIC}, config)  # no confirmed_tools
     state = await graph.aget_state(config)
-    assert state.next == ("approve_tools",), "turn 2 asks for approval again"
+    assert state.next == ("generate",), "turn 2 asks for approval again"
     assert "__interrupt__" in second and not second.get("tool_results")
     resumed = await graph.ainvoke(Command(resume=[]), config)  # the user allows nothing
     assert tools_run(resumed) == []
@@ -96,7 +96,7 @@ async def test_a_turn_joins_the_thread_whole_question_and_answer_together() -> N
     await graph.ainvoke({"query": "What is asthma?", "agent_id": MEDICINES}, config)
     await graph.ainvoke({"query": WARFARIN}, config)  # pauses for tool approval
     paused = await graph.aget_state(config)
-    assert paused.next == ("approve_tools",)
+    assert paused.next == ("generate",)
     assert [m.type for m in paused.values["messages"]] == ["human", "ai"]  # no half turn
     await graph.ainvoke(Command(resume=["calculator"]), config)
     done = await graph.aget_state(config)

@@ -1,7 +1,10 @@
 """The four mode graphs, each wiring the two tier subgraphs around its generation node.
 
-validate_input -> tier1 -> load_agent | select_agent -> approve_tools -> execute_tools
--> generate -> tier2 [-> save_turn] -> END
+validate_input -> tier1 -> generate -> tier2 [-> save_turn] -> END
+
+One node per superstep, each doing what the next needs: `generate` chooses the expert from
+tier 1's passages, approves the tools (an `interrupt` in the manual modes), runs them and
+answers (`modes.nodes.generate`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Durability
 
 from parallel_tiers.context import Context
 from parallel_tiers.modes import nodes
@@ -50,38 +54,27 @@ def build_mode_graph(
         output_schema=OutputState,
     )
     builder.add_node("validate_input", partial(nodes.validate_input, spec))
-    choose = "load_agent" if spec.manual else "select_agent"
-    builder.add_node(choose, nodes.load_agent if spec.manual else nodes.select_agent)
     builder.add_node("tier1", build_tier1_graph())
-    builder.add_node(
-        "approve_tools",
-        partial(nodes.approve_tools, spec),
-        destinations=("execute_tools", "generate"),
-    )
-    builder.add_node("execute_tools", nodes.execute_tools)
+    # the expert (from tier 1's passages), tool approval (interrupt) and tools, then the answer
     builder.add_node("generate", partial(nodes.generate, spec))
     builder.add_node("tier2", build_tier2_graph())
-    steps = [
-        "validate_input",
-        "tier1",
-        choose,  # the expert, from the question and what tier 1 retrieved
-        "approve_tools",  # then execute_tools, or straight to generate (Command)
-        "generate",
-        "tier2",
-    ]
+    steps = ["validate_input", "tier1", "generate", "tier2"]
     if spec.chat:
+        # Last, a superstep after the one whose checkpoint holds the turn's messages: memory
+        # never holds a turn the thread lost (a turn it lacks is caught up by the next one).
         builder.add_node("save_turn", nodes.save_turn)
         steps.append("save_turn")
     builder.add_edge(START, steps[0])
     for current, following in pairwise(steps):
-        if current != "approve_tools":
-            builder.add_edge(current, following)
-    builder.add_edge("execute_tools", "generate")
+        builder.add_edge(current, following)
     builder.add_edge(steps[-1], END)
     graph = builder.compile(
         checkpointer=checkpointer, store=store, name=name or f"mode{spec.number}_{spec.name}"
     )
-    return ThreadLockedGraph.of(graph, thread_wait_ms=thread_wait_ms)
+    # A single-turn run is checkpointed once, when it ends ("exit"); a chat turn step by step
+    # ("async"), so the turn's messages are saved before `save_turn` writes its memory.
+    durability: Durability = "async" if spec.chat else "exit"
+    return ThreadLockedGraph.of(graph, thread_wait_ms=thread_wait_ms, durability=durability)
 
 
 def _mode(mode: int | str) -> Mode:

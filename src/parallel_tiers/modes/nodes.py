@@ -18,7 +18,7 @@ from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
-from langgraph.types import Command, interrupt
+from langgraph.types import interrupt
 
 from parallel_tiers.context import Context, context_of
 from parallel_tiers.errors import describe_error
@@ -75,7 +75,6 @@ TURN_RESULTS: dict[str, Any] = {
     "response": "",
     "rag_results": [],
     "suggested_tools": [],
-    "approved_tools": [],
     "tool_results": [],
     "memory": [],
     "quality_score": None,
@@ -144,16 +143,30 @@ async def validate_input(
     return {**update, "metadata": meta, "turn": meta["turn"]}
 
 
-async def load_agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Manual modes: the caller's expert."""
-    ctx = context_of(runtime)
-    agent = ctx.services.agents.get(str(state.get("agent_id")))
+def choose_expert(mode: Mode, state: State, ctx: Context) -> dict[str, Any]:
+    """The expert of this run, as `selected_agent` records it.
+
+    Manual modes: the caller's `agent_id` (`validate_input` checked it). Automatic modes: the
+    registry ranked against the question, with the ranking and the reason. Tier 1 has run:
+    when experts own passage sources, the sources of the top `registry.evidence_k` passages
+    of `rag_results` are evidence too (any retriever; nothing is searched a second time).
+    Without retrieval (`enable_rag=False`, or the branch failed) routing uses the domain terms
+    alone. Deterministic and cheap: `generate` runs it again when resumed after tool approval.
+    """
+    registry = ctx.services.agents
+    if mode.manual:
+        agent = registry.get(str(state.get("agent_id")))
+        return {**agent.summary(), "allowed_tools": _tools_for(ctx, agent), "selection": "manual"}
+    evidence: list[dict[str, Any]] = []
+    if registry.uses_sources:
+        evidence = list(state.get("rag_results") or [])[: registry.evidence_k]
+    selection = registry.select(state["query"], history=earlier_questions(state), evidence=evidence)
     return {
-        "selected_agent": {
-            **agent.summary(),
-            "allowed_tools": _tools_for(ctx, agent),
-            "selection": "manual",
-        }
+        **selection.agent.summary(),
+        "allowed_tools": _tools_for(ctx, selection.agent),
+        "selection": "automatic",
+        "reason": selection.reason,
+        "ranking": selection.ranking,
     }
 
 
@@ -162,47 +175,25 @@ def _tools_for(ctx: Context, agent: Agent) -> list[str]:
     return allowed_tools(agent.allowed_tools, ctx.services.agents, ctx.tools)
 
 
-async def select_agent(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Automatic modes: rank the registry against the question; keep ranking and reason.
+def approve_tools(
+    mode: Mode, state: State, expert: dict[str, Any], config: RunnableConfig
+) -> list[dict[str, Any]]:
+    """The suggested tool calls that may run: those the expert allows and the caller confirmed.
 
-    Runs after tier 1 and reads what it retrieved: when experts own passage sources, the
-    sources of the top `registry.evidence_k` passages of `rag_results` are evidence too (any
-    retriever; nothing is searched a second time). Without retrieval (`enable_rag=False`, or
-    the branch failed) routing uses the domain terms alone.
-    """
-    ctx = context_of(runtime)
-    registry = ctx.services.agents
-    evidence: list[dict[str, Any]] = []
-    if registry.uses_sources:
-        evidence = list(state.get("rag_results") or [])[: registry.evidence_k]
-    selection = registry.select(state["query"], history=earlier_questions(state), evidence=evidence)
-    return {
-        "selected_agent": {
-            **selection.agent.summary(),
-            "allowed_tools": _tools_for(ctx, selection.agent),
-            "selection": "automatic",
-            "reason": selection.reason,
-            "ranking": selection.ranking,
-        }
-    }
-
-
-async def approve_tools(
-    mode: Mode, state: State, runtime: Runtime[Context], config: RunnableConfig
-) -> Command[str]:
-    """Decide which suggested tool calls may run; go on to `execute_tools` only if any may.
-
-    Automatic modes approve every suggestion the agent allows. Manual modes run only the
+    Automatic modes approve every suggestion the expert allows. Manual modes run only the
     tools the caller confirmed: from `confirmed_tools`, or, when none were given and a
     checkpointer can hold the paused run, from an `interrupt()` resumed with tool names.
     """
-    suggestions = [s for s in state.get("suggested_tools") or [] if s.get("args") is not None]
-    allowed = set((state.get("selected_agent") or {}).get("allowed_tools") or [])
-    suggestions = [s for s in suggestions if s["name"] in allowed]
-    if turn_input(state, "enable_tools") is False or not suggestions:
-        return _approve([])
+    allowed = set(expert.get("allowed_tools") or [])
+    suggestions = [
+        s
+        for s in state.get("suggested_tools") or []
+        if s.get("args") is not None and s["name"] in allowed
+    ]
+    if not suggestions or turn_input(state, "enable_tools") is False:
+        return []
     if not mode.manual:
-        return _approve(suggestions)
+        return suggestions
     confirmed = turn_input(state, "confirmed_tools")
     if confirmed is None and checkpointer_of(config) is not None:
         answer = interrupt(
@@ -223,21 +214,14 @@ async def approve_tools(
                 ]
             )
     chosen = set(confirmed or [])
-    return _approve([s for s in suggestions if s["name"] in chosen])
+    return [s for s in suggestions if s["name"] in chosen]
 
 
-def _approve(calls: list[dict[str, Any]]) -> Command[str]:
-    if calls:
-        return Command(update={"approved_tools": calls}, goto="execute_tools")
-    return Command(goto="generate")  # no tool runs: no `tool_results` (see TURN_RESULTS)
-
-
-async def execute_tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+async def execute_tools(ctx: Context, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Run the approved tool calls concurrently, each under the run's timeout."""
-    ctx = context_of(runtime)
-    calls = state.get("approved_tools") or []  # only what `approve_tools` allowed
-    results = await asyncio.gather(*(_run_tool(ctx, call) for call in calls))
-    return {"tool_results": list(results)}
+    if len(calls) == 1:
+        return [await _run_tool(ctx, calls[0])]
+    return list(await asyncio.gather(*(_run_tool(ctx, call) for call in calls)))
 
 
 async def _run_tool(ctx: Context, call: dict[str, Any]) -> dict[str, Any]:
@@ -265,8 +249,19 @@ async def _run_tool(ctx: Context, call: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Answer from the retrieved passages and tool results with the context's chat model.
+async def generate(
+    mode: Mode, state: State, runtime: Runtime[Context], config: RunnableConfig
+) -> dict[str, Any]:
+    """The expert, its tools and the answer: one node, one superstep, after tier 1.
+
+    1. `choose_expert` (`selected_agent`), from the question and what tier 1 retrieved.
+    2. `approve_tools` keeps the suggestions the expert allows; manual modes pause here on
+       `interrupt()` for the caller's confirmation (the node runs again from its start on
+       resume: the steps before the interrupt are deterministic and call no service).
+    3. `execute_tools` runs the approved calls concurrently, each under the guard
+       (`tool_results`, written only when a tool ran).
+    4. The answer, from the retrieved passages and tool results, with the context's chat
+       model.
 
     The model call runs under the guard (`resilience.guard`): `generation_retries` retries, all
     within `generation_timeout_ms`, and the model's circuit breaker and concurrency limit (its
@@ -282,7 +277,14 @@ async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[
     """
     ctx = context_of(runtime)
     services = ctx.services
-    agent_id = (state.get("selected_agent") or {}).get("id")
+    expert = choose_expert(mode, state, ctx)
+    calls = approve_tools(mode, state, expert, config)
+    update: dict[str, Any] = {"selected_agent": expert}
+    tool_results: list[dict[str, Any]] = []
+    if calls:  # no tool runs: no `tool_results` (see TURN_RESULTS)
+        tool_results = await execute_tools(ctx, calls)
+        update["tool_results"] = tool_results
+    agent_id = expert.get("id")
     agent = services.agents.get(agent_id) if agent_id in services.agents.agents else None
     # The question joins the thread together with its answer, in one write (below): a run
     # stopped before that leaves no half turn behind.
@@ -294,7 +296,7 @@ async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[
         state["query"],
         state.get("rag_results") or [],
         system_prompt=agent.system_prompt if agent else "You are a careful expert assistant.",
-        tool_results=state.get("tool_results") or [],
+        tool_results=tool_results,
         history=history,
         topic=topic,
         memory=memory,
@@ -328,7 +330,6 @@ async def generate(mode: Mode, state: State, runtime: Runtime[Context]) -> dict[
         timeout_text="no answer within {ms:g} ms",
         name=GENERATION,
     )
-    update: dict[str, Any] = {}
     if outcome.value is not None:
         reply = outcome.value
         # No checkpointer or store takes NUL and its kind: a model's stray ones are dropped.

@@ -9,6 +9,7 @@ one compiled graph serves both paths, and Studio shows both.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -144,14 +145,15 @@ async def _fan_in(tier: Tier, state: dict[str, Any], runtime: Runtime[Context]) 
     summary = summarize(
         state.get("tasks") or {}, parallel=tier.is_parallel(ctx), end=time.perf_counter()
     )
-    meta = state.get("metadata") or {}
     ctx.metrics_recorder.record(tier.name, state.get("tenant_id"), summary)
-    log.info(
-        tier.log_event,
-        **{k: v for k, v in summary.items() if k != "tasks"},
-        tasks={n: t["status"] for n, t in summary["tasks"].items()},
-        mode=meta.get("mode"),
-        tenant_id=state.get("tenant_id"),
-        run_id=meta.get("run_id"),
-    )
+    if log.isEnabledFor(logging.INFO):  # the event's fields are built only when it is kept
+        meta = state.get("metadata") or {}
+        log.info(
+            tier.log_event,
+            **{k: v for k, v in summary.items() if k != "tasks"},
+            tasks={n: t["status"] for n, t in summary["tasks"].items()},
+            mode=meta.get("mode"),
+            tenant_id=state.get("tenant_id"),
+            run_id=meta.get("run_id"),
+        )
     return {"metadata": {tier.name: summary}}

@@ -77,7 +77,7 @@ async def tool_suggestion(
     """Rank the run's tools against the question.
 
     Every tool is ranked: the expert is chosen after this tier, from what it retrieved, and
-    `approve_tools` keeps the suggestions the expert allows.
+    `generate` keeps the suggestions the expert allows (`modes.nodes.approve_tools`).
     """
     services = ctx.services
     suggestions = await services.tool_suggester.asuggest(
