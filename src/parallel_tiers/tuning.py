@@ -6,9 +6,9 @@ again and again: at 100 and 1,000 concurrent zero-latency mode-2 runs it cost ab
 40 % of the throughput on the benchmark's machine. `tune_gc()` raises the thresholds to
 `GC_THRESHOLD` (50,000, 20, 20), so young objects are examined far less often (runs free most
 of theirs by reference counting anyway): measured side by side in `python -m benchmarks`
-(table "GC"), 1.14x the runs/s of the default at 100 runs at once and 2.02x at 1,000, the best
-of the settings tried; `gc.freeze()` after start-up (`freeze=True`) added little or cost
-throughput there, so it is off by default.
+(table e3), 1.14x / 1.30x the runs/s of the default at 100 runs at once and 2.02x / 1.79x at
+1,000 in two runs; `gc.freeze()` after start-up (`freeze=True`) cost throughput in one run and
+was within the noise in the other, so it is off by default.
 
 Call it once per process, after start-up and before serving: from a server's HTTP app module
 (`langgraph.json`'s `http.app`), a startup hook, or a batch script's `main`. Cyclic garbage
