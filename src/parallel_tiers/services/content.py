@@ -22,7 +22,7 @@ the domain's words come from the caller, so the same rules hold for any corpus.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from parallel_tiers.services.text import tokenize
 
@@ -60,7 +60,9 @@ is empty. A domain adds its own (`QuestionTypes.filler`, "disease" in the medica
 callers pass them with the question's words."""
 
 
-def vacuous_reason(sentence: str, question_terms: Collection[str]) -> str | None:
+def vacuous_reason(
+    sentence: str, question_terms: Collection[str], terms: Iterable[str] | None = None
+) -> str | None:
     """Why `sentence` says nothing (`LIST_INTRODUCTION`, `RESTATEMENT`), or None.
 
     Args:
@@ -68,12 +70,13 @@ def vacuous_reason(sentence: str, question_terms: Collection[str]) -> str | None
         question_terms: Stemmed content words of the question and of the topic it was resolved
             to in a conversation (`text.tokenize`), with the domain's words that say nothing
             in an answer (`QuestionTypes.empty_words`).
+        terms: The sentence's `text.tokenize` words when the caller has them already.
 
     """
     text = sentence.strip()
     if ANNOUNCES.search(text) and not _ITEMS_AFTER_COLON.search(text):
         return LIST_INTRODUCTION
-    if not new_terms(text, question_terms):
+    if not new_terms(text, question_terms, terms):
         return RESTATEMENT
     return None
 
@@ -102,6 +105,12 @@ def empty_sentences(
     return found
 
 
-def new_terms(sentence: str, question_terms: Collection[str]) -> set[str]:
-    """The sentence's stemmed content words that are neither the question's nor `FILLER`."""
-    return {t for t in tokenize(sentence) if t not in question_terms and t not in FILLER}
+def new_terms(
+    sentence: str, question_terms: Collection[str], terms: Iterable[str] | None = None
+) -> set[str]:
+    """The sentence's stemmed content words that are neither the question's nor `FILLER`.
+
+    `terms`: the sentence's `text.tokenize` words when the caller has them already.
+    """
+    found = tokenize(sentence) if terms is None else terms
+    return {t for t in found if t not in question_terms and t not in FILLER}

@@ -525,16 +525,17 @@ def _select(
     # cancer, "Sneddon syndrome" nothing from one on Gardner-Diamond syndrome.
     vocabularies = [_vocabulary(src) for src in parsed.sources]
     names_focus = _covering_most(focus, vocabularies)
+    said = query | qt.empty_words
     candidates = [
-        _Candidate(d, p, s, Counter(tokenize(s)))
+        c
         for d, src in enumerate(parsed.sources)
         if names_focus[d] or not any(names_focus)
         for p, s in enumerate(_passage_sentences(src["content"]))
-        # a question in a passage ("What are the signs of X?") restates, it does not answer;
+        # a question in a passage ("What are the signs of X?") restates, it does not answer
+        if len(s.split()) >= MIN_SENTENCE_WORDS and not s.rstrip().endswith("?")
+        for c in (_Candidate(d, p, s, Counter(tokenize(s))),)
         # nor does a list introduction without its items, or a sentence of the question's words
-        if len(s.split()) >= MIN_SENTENCE_WORDS
-        and not s.rstrip().endswith("?")
-        and vacuous_reason(s, query | qt.empty_words) is None
+        if vacuous_reason(s, said, c.terms) is None
     ]
     if not candidates:
         return [], []
