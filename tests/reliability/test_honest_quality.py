@@ -66,3 +66,17 @@ def test_the_offline_model_quotes_no_list_introduction_or_restatement() -> None:
     assert "Arachnodactyly" in answer, answer
     assert "following list" not in answer, answer
     assert "These are common symptoms" not in answer, answer
+
+
+async def test_a_follow_up_with_nothing_to_follow_scores_zero_and_says_why() -> None:
+    # Tried over the server: "How is it treated?" on a new thread was answered about iron
+    # supplements and scored 1.00; the question names no topic and refers back to nothing.
+    graph = build_mode_graph(4, checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "nothing-to-follow"}}
+    out = await graph.ainvoke({"query": "How is it treated?"}, config)
+    metrics = out["quality_metrics"]
+    assert out["quality_score"] == 0.0, (out["response"], metrics)
+    assert metrics["topicality"] == 0.0
+    assert (
+        "the question's topic: it refers back to something it does not name" in (metrics["missing"])
+    )

@@ -27,7 +27,9 @@ evidence_relevance     0..1, or None              share of the question's topic 
 topicality             0..1, or None              the larger of query_coverage and
                                                   evidence_relevance: how much of the question's
                                                   topic the answer or its evidence names (None
-                                                  when both are None)
+                                                  when both are None); 0 when the question
+                                                  names no topic and refers back ("How is it
+                                                  treated?") with nothing resolved for it
 informativeness        0..1                       share of answer sentences that say something
                                                   beyond the question: not a list introduction
                                                   without its items, not a restatement of the
@@ -99,6 +101,7 @@ from parallel_tiers.services.citations import (
     work_size,
 )
 from parallel_tiers.services.content import empty_sentences
+from parallel_tiers.services.conversation import refers_back
 from parallel_tiers.services.questions import (
     INFORMATION,
     QuestionTypes,
@@ -161,11 +164,8 @@ def score_answer(
     empty = empty_sentences([(s.text, s.markers) for s in sentences], asked)
     saying = [s.text for i, s in enumerate(sentences) if i not in empty]
     aspect = asked_type(analysis)
-    addressed = (
-        None
-        if aspect is None
-        else _addresses(qt, aspect, qt.focus_words(query), saying, documents, texts)
-    )
+    named = qt.focus_words(query)
+    addressed = None if aspect is None else _addresses(qt, aspect, named, saying, documents, texts)
     metrics: dict[str, Any] = {
         "groundedness": _share(grounded, len(sentences)),
         "citation_precision": _share(good_pairs, pairs),
@@ -186,7 +186,10 @@ def score_answer(
         metrics[k] for k in ("query_coverage", "evidence_relevance") if metrics[k] is not None
     ]
     metrics["topicality"] = max(topical) if topical else None
-    metrics["missing"] = _missing(metrics, query_terms - answer_terms)
+    unresolved = not named and refers_back(query)  # "How is it treated?", nothing resolved
+    if unresolved:
+        metrics["topicality"] = 0.0
+    metrics["missing"] = _missing(metrics, query_terms - answer_terms, unresolved)
     available = {k: w for k, w in WEIGHTS.items() if metrics[k] is not None}
     score = sum(w * metrics[k] for k, w in available.items()) / sum(available.values())
     score *= metrics["informativeness"]
@@ -220,7 +223,9 @@ def _addresses(
     return speaking > 0
 
 
-def _missing(metrics: Mapping[str, Any], topic_words_missing: set[str]) -> list[str]:
+def _missing(
+    metrics: Mapping[str, Any], topic_words_missing: set[str], unresolved: bool
+) -> list[str]:
     """What the answer lacks, in words: the asked aspect, content, the topic, support."""
     missing = []
     if metrics["aspect_addressed"] is False:
@@ -228,7 +233,9 @@ def _missing(metrics: Mapping[str, Any], topic_words_missing: set[str]) -> list[
     if metrics["informativeness"] is not None and metrics["informativeness"] < 1:
         empty = len(metrics["empty_sentences"])
         missing.append(f"{empty} of {metrics['answer_sentences']} sentences say nothing")
-    if metrics["query_coverage"] is not None and metrics["query_coverage"] < 1:
+    if unresolved:
+        missing.append("the question's topic: it refers back to something it does not name")
+    elif metrics["query_coverage"] is not None and metrics["query_coverage"] < 1:
         missing.append("words of the question's topic: " + ", ".join(sorted(topic_words_missing)))
     if metrics["unsupported_claims"]:
         missing.append(f"support for {len(metrics['unsupported_claims'])} sentences")
